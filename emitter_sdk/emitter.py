@@ -1,0 +1,415 @@
+"""The Core-side emitter: ``emit()`` never blocks and never raises for transport trouble.
+
+Threads and sockets:
+- ``emit()`` (any thread) validates, numbers and encodes the event under a short
+  lock, then appends the bytes to a bounded in-memory queue.  It never touches
+  the ZeroMQ socket, so it costs the same whether the gateway is up, down,
+  restarting or stalled.
+- One daemon I/O thread per emitter owns an XPUB socket *connected* to the
+  gateway's ingest (the gateway binds).  It sends queued events without
+  blocking (XPUB drops at its high-water mark; the gateway sees the jump in
+  ``pseq`` and reports it as an upstream gap) and keeps the last
+  ``resend_events`` events / ``resend_seconds`` seconds.  When the gateway
+  (re)subscribes, which XPUB reports on every (re)connect, it re-sends that
+  buffer; the gateway drops what it already has.
+
+Accounting (see :class:`EmitterStats`): every valid ``emit()`` is either
+``queued`` (it got the next ``pseq``) or ``dropped`` (the queue was full or the
+emitter closed; no ``pseq`` is consumed, so a drop here is never also an
+upstream gap).  ``invalid`` events are counted apart and raise only when
+``strict``.
+
+Fork: a child process gets a fresh producer id, queue and thread on its first
+``emit()``; it never touches the parent's socket.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+import zmq
+
+from emitter_sdk.wire import ENCODER, Entity, TimestampClock, WireEvent, is_valid_type
+
+DEFAULT_INGEST = "tcp://127.0.0.1:5556"
+ENV_INGEST = "EVENT_GATEWAY_INGEST"
+
+log = logging.getLogger("emitter_sdk")
+
+EntityArg = tuple[str, str] | Mapping[str, str] | Entity | None
+
+_live_emitters: weakref.WeakSet[Emitter] = weakref.WeakSet()
+
+
+class InvalidEvent(ValueError):
+    """Raised by ``emit()`` for an invalid event, only when ``strict=True``."""
+
+
+class EmitterStats(msgspec.Struct, frozen=True):
+    """A frozen snapshot of an emitter's counters.
+
+    ``emitted == queued + dropped``; ``invalid`` counts refused malformed events.
+    ``sent`` counts first sends handed to ZeroMQ, ``resent`` re-sends after a
+    (re)subscription.
+    """
+
+    producer: str
+    emitted: int
+    queued: int
+    dropped: int
+    invalid: int
+    sent: int
+    resent: int
+    resubscriptions: int
+    queue_depth: int
+
+
+class Emitter:
+    """Publishes events to the gateway.  Safe from many threads and across ``fork()``."""
+
+    def __init__(
+        self,
+        endpoint: str | None = None,
+        *,
+        source: str = "core",
+        strict: bool = False,
+        max_queue: int = 100_000,
+        resend_events: int = 10_000,
+        resend_seconds: float = 60.0,
+        sndhwm: int = 100_000,
+        curve_server_key: bytes | str | None = None,
+        curve_keypair: tuple[bytes, bytes] | None = None,
+    ) -> None:
+        self.endpoint = endpoint or os.environ.get(ENV_INGEST) or DEFAULT_INGEST
+        self.source = source
+        self.strict = strict
+        self.max_queue = max_queue
+        self.resend_events = resend_events
+        self.resend_seconds = resend_seconds
+        self.sndhwm = sndhwm
+        self.curve_server_key = (
+            curve_server_key.encode() if isinstance(curve_server_key, str) else curve_server_key
+        )
+        self.curve_keypair = curve_keypair
+        self._closed = False
+        self._invalid_logged: set[str] = set()
+        self._reset()
+        _live_emitters.add(self)
+
+    # -- state that a forked child must not share ------------------------------------
+
+    def _reset(self) -> None:
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self._clock = TimestampClock()
+        self.producer = secrets.token_hex(4)
+        self._pseq = 0
+        self._queue: deque[tuple[int, bytes]] = deque()
+        self._emitted = 0
+        self._dropped = 0
+        self._invalid = 0
+        self._sent = 0
+        self._resent = 0
+        self._resubscriptions = 0
+        self._thread: threading.Thread | None = None
+        self._subscribed = threading.Event()
+        self._stop = False
+        self._sleeping = False
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+
+    # -- public API -------------------------------------------------------------------
+
+    def emit(
+        self,
+        type: str,  # noqa: A002 - the protocol's field name
+        *,
+        entity: EntityArg = None,
+        payload: Mapping[str, Any] | None = None,
+        source: str | None = None,
+    ) -> bool:
+        """Queue one event; True if queued, False if dropped or invalid.
+
+        Never blocks on I/O and never raises for transport trouble.
+        """
+        if not is_valid_type(type):
+            return self._refuse("type", f"invalid event type {type!r}")
+        try:
+            ent = _entity(entity)
+        except (TypeError, ValueError) as exc:
+            return self._refuse("entity", str(exc))
+        body = dict(payload) if payload is not None else {}
+        if self._pid != os.getpid():
+            self._after_fork()
+        error: Exception | None = None
+        with self._lock:
+            if self._closed or len(self._queue) >= self.max_queue:
+                self._emitted += 1
+                self._dropped += 1
+                return False
+            pseq = self._pseq + 1
+            try:
+                data = ENCODER.encode(
+                    WireEvent(
+                        type, self._clock.now(), source or self.source, ent, body, self.producer, pseq
+                    )
+                )
+            except (TypeError, ValueError, OverflowError) as exc:
+                error = exc
+            else:
+                self._emitted += 1
+                self._pseq = pseq
+                self._queue.append((pseq, data))
+        if error is not None:
+            return self._refuse("payload", f"payload cannot be encoded: {error}")
+        if self._thread is None:
+            self._start_thread()
+        elif self._sleeping:
+            self._sleeping = False
+            try:
+                os.write(self._wake_w, b"\0")
+            except (BlockingIOError, OSError):
+                pass
+        return True
+
+    @property
+    def stats(self) -> EmitterStats:
+        with self._lock:
+            return EmitterStats(
+                producer=self.producer,
+                emitted=self._emitted,
+                queued=self._pseq,
+                dropped=self._dropped,
+                invalid=self._invalid,
+                sent=self._sent,
+                resent=self._resent,
+                resubscriptions=self._resubscriptions,
+                queue_depth=len(self._queue),
+            )
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until the queue is handed to ZeroMQ; True if it emptied in time."""
+        deadline = time.monotonic() + timeout
+        while self._queue and time.monotonic() < deadline:
+            time.sleep(0.001)
+        return not self._queue
+
+    def wait_subscribed(self, timeout: float) -> bool:
+        """Wait until a gateway has subscribed (and got the re-send buffer); starts the I/O thread."""
+        if self._thread is None:
+            self._start_thread()
+        return self._subscribed.wait(timeout)
+
+    def close(self, linger: float = 1.0) -> None:
+        """Hand what is queued to ZeroMQ (for at most ``linger`` s) and stop.  Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._pid != os.getpid():
+            return
+        if self._thread is not None:
+            self.flush(linger)
+            self._stop = True
+            self._wake()
+            self._thread.join(linger + 1.0)
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def __enter__(self) -> Emitter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- typed factories for the v1 types ----------------------------------------------
+
+    def task_started(self, task_id: str, **payload: Any) -> bool:
+        return self.emit("task.started", entity=("task", task_id), payload=payload)
+
+    def task_progress(self, task_id: str, progress: int, message: str = "", **extra: Any) -> bool:
+        payload = {"progress": progress, "message": message, **extra}
+        return self.emit("task.progress", entity=("task", task_id), payload=payload)
+
+    def task_completed(self, task_id: str, **payload: Any) -> bool:
+        return self.emit("task.completed", entity=("task", task_id), payload=payload)
+
+    def task_failed(self, task_id: str, error: str, **extra: Any) -> bool:
+        payload = {"error": error, **extra}
+        return self.emit("task.failed", entity=("task", task_id), payload=payload)
+
+    def provider_status_changed(self, provider_id: str, state: str, **details: Any) -> bool:
+        payload = {"state": state, **details}
+        return self.emit("provider.status_changed", entity=("provider", provider_id), payload=payload)
+
+    def selfcheck_started(self, check_id: str, **payload: Any) -> bool:
+        return self.emit("selfcheck.started", entity=("selfcheck", check_id), payload=payload)
+
+    def selfcheck_progress(self, check_id: str, progress: int, message: str = "", **extra: Any) -> bool:
+        payload = {"progress": progress, "message": message, **extra}
+        return self.emit("selfcheck.progress", entity=("selfcheck", check_id), payload=payload)
+
+    def selfcheck_completed(self, check_id: str, **payload: Any) -> bool:
+        return self.emit("selfcheck.completed", entity=("selfcheck", check_id), payload=payload)
+
+    def selfcheck_failed(self, check_id: str, error: str, **extra: Any) -> bool:
+        payload = {"error": error, **extra}
+        return self.emit("selfcheck.failed", entity=("selfcheck", check_id), payload=payload)
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _refuse(self, kind: str, reason: str) -> bool:
+        with self._lock:
+            self._invalid += 1
+            first = kind not in self._invalid_logged
+            self._invalid_logged.add(kind)
+        if first:
+            log.warning("emitter_sdk: invalid event dropped (%s); further %s errors not logged", reason, kind)
+        if self.strict:
+            raise InvalidEvent(reason)
+        return False
+
+    def _after_fork(self) -> None:
+        with _fork_lock:
+            if self._pid != os.getpid():
+                self._reset()
+
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"\0")
+        except OSError:
+            pass
+
+    def _start_thread(self) -> None:
+        with self._lock:
+            if self._thread is not None:
+                return
+            self._thread = threading.Thread(
+                target=self._run, name=f"emitter-{self.producer}", daemon=True
+            )
+            self._thread.start()
+
+    def _open_socket(self, ctx: zmq.Context[zmq.Socket[bytes]]) -> zmq.Socket[bytes]:
+        sock = ctx.socket(zmq.XPUB)
+        # Manual mode: a (re)connecting gateway receives nothing until this thread
+        # has applied its subscription and re-sent the recent buffer, so re-sent
+        # events always reach it before newer ones.
+        sock.setsockopt(zmq.XPUB_MANUAL, 1)
+        sock.setsockopt(zmq.SNDHWM, self.sndhwm)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.RECONNECT_IVL, 100)
+        sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+        if self.curve_server_key is not None:
+            public, secret = self.curve_keypair or zmq.curve_keypair()
+            sock.curve_serverkey = self.curve_server_key
+            sock.curve_publickey = public
+            sock.curve_secretkey = secret
+        sock.connect(self.endpoint)
+        return sock
+
+    def _run(self) -> None:
+        """I/O thread: send queued events, re-send the recent buffer on (re)subscription."""
+        ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+        sock = self._open_socket(ctx)
+        poller = zmq.Poller()
+        poller.register(sock, zmq.POLLIN)
+        poller.register(self._wake_r, zmq.POLLIN)
+        recent: deque[tuple[float, bytes]] = deque()
+        queue = self._queue
+        try:
+            while True:
+                events = dict(poller.poll(1000 if self._sleeping else 0))
+                if self._wake_r in events:
+                    try:
+                        os.read(self._wake_r, 4096)
+                    except BlockingIOError:
+                        pass
+                if sock in events:
+                    self._on_subscriptions(sock, recent)
+                now = time.monotonic()
+                sent = 0
+                while queue:
+                    _pseq, data = queue.popleft()
+                    sock.send(data, zmq.NOBLOCK)
+                    recent.append((now, data))
+                    sent += 1
+                if sent:
+                    with self._lock:
+                        self._sent += sent
+                    _trim(recent, self.resend_events, now - self.resend_seconds)
+                if self._stop and not queue:
+                    return
+                self._sleeping = True
+                if queue or self._stop:
+                    self._sleeping = False
+        except zmq.ZMQError as exc:
+            log.warning("emitter_sdk: I/O thread stopped: %s", exc)
+        finally:
+            sock.close(linger=200 if self._subscribed.is_set() else 0)
+            ctx.term()
+
+    def _on_subscriptions(self, sock: zmq.Socket[bytes], recent: deque[tuple[float, bytes]]) -> None:
+        resubscribed = False
+        while True:
+            try:
+                msg = sock.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            if msg[:1] == b"\x01":
+                sock.setsockopt(zmq.SUBSCRIBE, msg[1:])
+                resubscribed = True
+            elif msg[:1] == b"\x00":
+                sock.setsockopt(zmq.UNSUBSCRIBE, msg[1:])
+        if not resubscribed:
+            return
+        _trim(recent, self.resend_events, time.monotonic() - self.resend_seconds)
+        for _ts, data in recent:
+            sock.send(data, zmq.NOBLOCK)
+        with self._lock:
+            self._resubscriptions += 1
+            self._resent += len(recent)
+        self._subscribed.set()
+
+
+def _trim(recent: deque[tuple[float, bytes]], max_events: int, oldest: float) -> None:
+    while len(recent) > max_events:
+        recent.popleft()
+    while recent and recent[0][0] < oldest:
+        recent.popleft()
+
+
+def _entity(entity: EntityArg) -> Entity | None:
+    if entity is None or isinstance(entity, Entity):
+        return entity
+    if isinstance(entity, tuple):
+        kind, ident = entity
+    else:
+        kind, ident = entity["kind"], entity["id"]
+    if not isinstance(kind, str) or not isinstance(ident, str) or not kind or not ident:
+        raise ValueError(f"entity must be (kind, id) strings, got {entity!r}")
+    return Entity(kind, ident)
+
+
+_fork_lock = threading.Lock()
+
+
+def _reinit_after_fork() -> None:
+    global _fork_lock
+    _fork_lock = threading.Lock()
+    for emitter in list(_live_emitters):
+        emitter._reset()  # noqa: SLF001 - fork hook owned by this module
+
+
+os.register_at_fork(after_in_child=_reinit_after_fork)

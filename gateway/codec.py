@@ -1,0 +1,115 @@
+"""Bytes in, bytes out: ingest validation and client encodings.  Pure.
+
+- :func:`decode_ingest` turns one ZeroMQ message into a :class:`WireEvent` or a
+  rejection reason (a short fixed string, used as a counter label).
+- :func:`encode_event` renders an accepted event once, as v1 JSON and as a
+  ready-to-write WebSocket text frame.
+- :func:`ws_frame` builds an unmasked server frame (RFC 6455 §5.2).
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import msgspec
+
+from emitter_sdk.wire import DECODER, WireEvent, is_valid_type
+
+#: Rejection reasons, a fixed set (metrics labels).
+REJECT_REASONS = (
+    "frames",
+    "oversized",
+    "decode",
+    "type",
+    "reserved",
+    "entity",
+    "producer",
+    "ts",
+    "not_allowed",
+)
+
+MAX_ID_LEN = 256
+
+
+class OutEntity(msgspec.Struct):
+    kind: str
+    id: str
+
+
+class OutEvent(msgspec.Struct):
+    """The v1 event as clients see it."""
+
+    type: str
+    ts: str
+    source: str
+    entity: OutEntity | None
+    payload: dict[str, Any]
+    seq: int
+    id: str
+
+
+_JSON = msgspec.json.Encoder()
+
+
+def decode_ingest(frames: list[bytes], max_bytes: int) -> WireEvent | str:
+    """One ingest message → event, or the reason it is rejected."""
+    if len(frames) != 1:
+        return "frames"
+    data = frames[0]
+    if len(data) > max_bytes:
+        return "oversized"
+    try:
+        event = DECODER.decode(data)
+    except (msgspec.DecodeError, ValueError, TypeError, RecursionError):
+        return "decode"
+    if not is_valid_type(event.type):
+        if event.type.startswith("gateway.") or event.type == "pong":
+            return "reserved"
+        return "type"
+    ent = event.entity
+    if ent is not None and (
+        not ent.kind or not ent.id or len(ent.kind) > MAX_ID_LEN or len(ent.id) > MAX_ID_LEN
+    ):
+        return "entity"
+    if not event.producer or len(event.producer) > 64 or event.pseq < 1:
+        return "producer"
+    if len(event.ts) > 40 or len(event.source) > MAX_ID_LEN:
+        return "ts"
+    return event
+
+
+def encode_event(event: WireEvent, seq: int) -> bytes:
+    """The v1 JSON of an accepted event (``seq`` and ``id`` added)."""
+    ent = event.entity
+    return _JSON.encode(
+        OutEvent(
+            event.type,
+            event.ts,
+            event.source,
+            None if ent is None else OutEntity(ent.kind, ent.id),
+            event.payload,
+            seq,
+            f"{event.producer}:{event.pseq}",
+        )
+    )
+
+
+def encode_control(message: dict[str, Any]) -> bytes:
+    """JSON of a gateway control message (``gateway.*``, ``pong``)."""
+    return _JSON.encode(message)
+
+
+_H2 = struct.Struct("!BBH")
+_H8 = struct.Struct("!BBQ")
+
+
+def ws_frame(payload: bytes, opcode: int = 0x1) -> bytes:
+    """An unmasked, unfragmented server frame (FIN set) carrying ``payload``."""
+    n = len(payload)
+    first = 0x80 | opcode
+    if n < 126:
+        return bytes((first, n)) + payload
+    if n < 65536:
+        return _H2.pack(first, 126, n) + payload
+    return _H8.pack(first, 127, n) + payload

@@ -1,0 +1,187 @@
+"""The daemon's one :class:`Config`, validated once, from flags > env > TOML file > defaults.
+
+Every field is a long option (``ring_size`` ↔ ``--ring-size``), an environment
+variable (``EVENT_GATEWAY_RING_SIZE``) and a top-level TOML key.  A bad value
+raises :class:`ConfigError` whose message is one line naming the option, its
+source and why; the daemon prints it and exits before binding anything.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+ENV_PREFIX = "EVENT_GATEWAY_"
+
+Positive = Annotated[int, msgspec.Meta(ge=1)]
+NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+Seconds = Annotated[float, msgspec.Meta(ge=0)]
+
+
+class ConfigError(ValueError):
+    """A bad option; ``str()`` is the one line shown to the operator."""
+
+
+class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Every daemon option with its default.  See ``deploy/gateway.toml`` for the annotated list."""
+
+    # data path
+    ingest: str = "tcp://127.0.0.1:5556"
+    listen: str = "127.0.0.1:8765"
+    ring_size: Annotated[int, msgspec.Meta(ge=1, le=10_000_000)] = 10_000
+    state_dir: str | None = None
+    fsync_interval: Seconds = 1.0
+    max_event_bytes: Positive = 1 << 20
+    types_whitelist: list[str] = []
+    # logging
+    log_format: Literal["json", "console"] | None = None
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    # clients
+    slow_client: Literal["disconnect", "drop-oldest", "coalesce"] = "disconnect"
+    client_queue_events: Positive = 5_000
+    client_queue_bytes: Positive = 8 << 20
+    coalesce_types: list[str] = msgspec.field(
+        default_factory=lambda: ["task.progress", "selfcheck.progress", "provider.status_changed"]
+    )
+    max_clients: Positive = 10_000
+    max_clients_per_ip: NonNegative = 0
+    max_frame_bytes: Positive = 64 << 10
+    client_msg_rate: Positive = 20
+    max_filters: Positive = 32
+    ping_interval: Seconds = 20.0
+    handshake_timeout: Seconds = 10.0
+    sse_heartbeat: Seconds = 15.0
+    # who may connect
+    auth: Literal["none", "token", "jwt"] = "none"
+    tokens_file: str | None = None
+    jwt_key_file: str | None = None
+    allow_origin: list[str] = []
+    insecure: bool = False
+    # operations
+    shutdown_grace: Seconds = 5.0
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
+FIELDS: tuple[str, ...] = Config.__struct_fields__
+
+
+def option_name(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+def env_name(field: str) -> str:
+    return ENV_PREFIX + field.upper()
+
+
+def load(
+    flags: Mapping[str, Any],
+    environ: Mapping[str, str] | None = None,
+    config_file: str | None = None,
+) -> Config:
+    """Merge the sources (flags > env > file > defaults) and validate once."""
+    environ = os.environ if environ is None else environ
+    merged: dict[str, Any] = {}
+    source: dict[str, str] = {}
+    config_file = config_file or environ.get(ENV_PREFIX + "CONFIG")
+    if config_file:
+        for key, value in _read_toml(config_file).items():
+            merged[key] = value
+            source[key] = f"{config_file}"
+    for field in FIELDS:
+        raw = environ.get(env_name(field))
+        if raw is not None:
+            merged[field] = _env_value(field, raw)
+            source[field] = env_name(field)
+    for field, value in flags.items():
+        if value is not None and value != ():
+            merged[field] = list(value) if isinstance(value, tuple) else value
+            source[field] = "command line"
+    try:
+        config = msgspec.convert(merged, Config, strict=False)
+    except msgspec.ValidationError as exc:
+        raise _explain(exc, source) from None
+    _check(config, source)
+    return config
+
+
+def _read_toml(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"invalid --config: cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"invalid --config: {path} is not valid TOML: {exc}") from None
+    for key in data:
+        if key not in FIELDS:
+            raise ConfigError(f"invalid --config: unknown option {key!r} in {path}")
+    return data
+
+
+def _env_value(field: str, raw: str) -> Any:
+    default = getattr(Config(), field)
+    if isinstance(default, list):
+        return [part.strip() for part in raw.split(",") if part.strip()]
+    if isinstance(default, bool):
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    return raw
+
+
+def _explain(exc: msgspec.ValidationError, source: Mapping[str, str]) -> ConfigError:
+    text = str(exc)
+    why, _, where = text.rpartition(" - at `$.")
+    field = where.rstrip("`").split("[")[0].split(".")[0]
+    if field in FIELDS:
+        return ConfigError(f"invalid {option_name(field)} (from {source.get(field, 'default')}): {why}")
+    return ConfigError(f"invalid configuration: {text}")
+
+
+def _fail(field: str, source: Mapping[str, str], why: str) -> ConfigError:
+    return ConfigError(f"invalid {option_name(field)} (from {source.get(field, 'default')}): {why}")
+
+
+def _check(config: Config, source: Mapping[str, str]) -> None:
+    """Cross-field and format checks msgspec cannot express."""
+    host, sep, port = config.listen.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise _fail("listen", source, f"expected HOST:PORT, got {config.listen!r}")
+    if not config.ingest.startswith(("tcp://", "ipc://")):
+        raise _fail("ingest", source, f"expected tcp://HOST:PORT or ipc://PATH, got {config.ingest!r}")
+    if config.auth == "none" and not config.insecure and not is_loopback(config.host):
+        raise _fail(
+            "auth",
+            source,
+            f"--auth none while listening on {config.host}, beyond loopback: "
+            "choose --auth token|jwt, or pass --insecure",
+        )
+    if config.auth == "token" and not config.tokens_file:
+        raise _fail("tokens_file", source, "required with --auth token")
+    if config.auth == "jwt" and not config.jwt_key_file:
+        raise _fail("jwt_key_file", source, "required with --auth jwt")
+    for field in ("tokens_file", "jwt_key_file"):
+        path = getattr(config, field)
+        if path and not os.access(path, os.R_OK):
+            raise _fail(field, source, f"cannot read {path}")
+    if config.state_dir and os.path.exists(config.state_dir) and not os.path.isdir(config.state_dir):
+        raise _fail("state_dir", source, f"{config.state_dir} is not a directory")
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,118 @@
+"""``gatewayd``'s programmatic core: build the parts, bind, serve, shut down gracefully.
+
+Startup binds ingest first, then HTTP; either failing is one line on stderr
+and exit 1 (nothing is left bound).  Shutdown (SIGTERM/SIGINT): stop ingest,
+send every client close 1001 after what it already has, wait for them up to
+half the grace period, then stop HTTP and exit 0 within ``shutdown_grace``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import signal
+import sys
+import time
+
+from aiohttp import web
+
+from gateway import __version__, logs
+from gateway.app import build_app
+from gateway.config import Config
+from gateway.fanout import Hub
+from gateway.ingest import Ingest, IngestBindError
+from gateway.ring import Ring
+from gateway.state import GatewayState
+from gateway.stream import Stream
+
+log = logs.get("gateway.daemon")
+
+
+def run(config: Config) -> int:
+    """Run the daemon until SIGTERM/SIGINT; returns the process exit code."""
+    logs.configure(config.log_format, config.log_level)
+    try:
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    except ImportError:  # pragma: no cover - uvloop is a dependency; asyncio still works
+        loop_factory = asyncio.new_event_loop
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        return runner.run(serve(config))
+
+
+def build_state(config: Config) -> GatewayState:
+    ring = Ring(config.ring_size)
+    hub = Hub(
+        ring,
+        policy=config.slow_client,
+        queue_events=config.client_queue_events,
+        queue_bytes=config.client_queue_bytes,
+    )
+    stream = Stream(
+        ring,
+        hub,
+        epoch=secrets.token_hex(4),
+        max_event_bytes=config.max_event_bytes,
+        types_whitelist=config.types_whitelist,
+        coalesce_types=config.coalesce_types,
+    )
+    ingest = Ingest(config.ingest, stream, max_event_bytes=config.max_event_bytes)
+    return GatewayState(config=config, stream=stream, hub=hub, ingest=ingest)
+
+
+async def serve(config: Config) -> int:
+    loop = asyncio.get_running_loop()
+    state = build_state(config)
+    try:
+        state.ingest.bind()
+    except IngestBindError as exc:
+        print(f"gatewayd: {exc}", file=sys.stderr)
+        return 1
+    runner = web.AppRunner(build_app(state), handle_signals=False, access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
+    try:
+        await site.start()
+    except OSError as exc:
+        print(f"gatewayd: cannot listen on {config.listen}: {exc.strerror or exc}", file=sys.stderr)
+        state.ingest.close()
+        await runner.cleanup()
+        return 1
+    state.ingest.start(loop)
+    state.serving = True
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    log.info(
+        "gateway.started",
+        version=__version__,
+        listen=config.listen,
+        ingest=config.ingest,
+        epoch=state.stream.epoch,
+        ring_size=config.ring_size,
+    )
+    await stop.wait()
+    await shutdown(state, runner)
+    return 0
+
+
+async def shutdown(state: GatewayState, runner: web.AppRunner) -> None:
+    started = time.monotonic()
+    grace = state.config.shutdown_grace
+    state.shutting_down = True
+    log.info("gateway.stopping", clients=len(state.hub.subscribers))
+    state.ingest.close()
+    for sub in list(state.hub.subscribers):
+        state.hub.remove(sub)
+        sub.kick(1001, "gateway shutting down")
+    deadline = started + grace / 2
+    while time.monotonic() < deadline and any(
+        not s.transport.is_closing() for s in state.hub.subscribers
+    ):
+        await asyncio.sleep(0.02)
+    try:
+        await asyncio.wait_for(runner.cleanup(), timeout=max(0.1, grace - (time.monotonic() - started) - 0.5))
+    except TimeoutError:
+        log.warning("gateway.cleanup_timeout")
+    log.info("gateway.stopped", uptime_s=round(time.monotonic() - state.started_monotonic, 3))

@@ -1,0 +1,62 @@
+"""``GET /status`` (JSON), ``GET /healthz``: what the gateway knows about itself."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiohttp import web
+
+from gateway import __version__
+from gateway.state import STATE, GatewayState
+
+
+def status_snapshot(state: GatewayState) -> dict[str, Any]:
+    stream, hub, ring = state.stream, state.hub, state.stream.ring
+    return {
+        "version": __version__,
+        "uptime_s": round(time.monotonic() - state.started_monotonic, 3),
+        "started_at": state.started_at,
+        "healthy": healthy(state),
+        "ingest": state.ingest.statistics(),
+        "epoch": stream.epoch,
+        "seq": ring.head,
+        "ring": ring.statistics(),
+        "events": {
+            "accepted": stream.accepted,
+            "rejected": sum(stream.rejected.values()),
+            "rejected_by_reason": dict(stream.rejected),
+            "duplicate": stream.duplicates,
+        },
+        "upstream_gaps": {
+            "count": stream.upstream_gaps,
+            "missed": stream.upstream_missed,
+            "last_at": stream.last_upstream_gap_at or None,
+        },
+        "producers": {"count": len(stream.tracker), "recent": stream.tracker.snapshot()},
+        "clients": {
+            "count": len(hub.subscribers),
+            "by_transport": hub.count_by_kind(),
+            "lagging": len(hub.lagging),
+            "refused": dict(state.ws_refused),
+        },
+        "deliveries": hub.deliveries,
+        "drops": dict(hub.drops),
+        "slow_client_disconnects": hub.slow_disconnects,
+        "internal_errors": state.ingest.internal_errors,
+    }
+
+
+def healthy(state: GatewayState) -> bool:
+    return state.serving and state.ingest.bound and not state.shutting_down
+
+
+async def handle_status(request: web.Request) -> web.Response:
+    return web.json_response(status_snapshot(request.app[STATE]))
+
+
+async def handle_healthz(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    if healthy(state):
+        return web.Response(text="ok\n")
+    return web.Response(status=503, text="unavailable\n")

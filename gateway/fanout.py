@@ -1,0 +1,298 @@
+"""Fan-out: every client is a cursor into the shared ring; nothing awaits a client.
+
+Each event is encoded once (``Entry.frame``); a batch of events is joined once
+per distinct (transport, filter) and written with one ``transport.write`` to
+every client that is *live* (its cursor at the previous head and its socket
+buffer under ``high_water``).  A client whose socket buffer is full is *lagging*:
+nothing more is written to it until its buffer drains below ``low_water``, then
+:meth:`Hub.pump` catches it up from the ring in chunks.  There are no
+per-client queues: what a client has not yet received is the ring range
+``cursor+1 .. head``, so a stalled socket costs memory only in its kernel and
+transport buffers (≤ ``high_water`` + one batch).
+
+A client's lag (events and frame bytes between its cursor and the head) is
+bounded by ``queue_events`` / ``queue_bytes`` once it has caught up with the
+head (a client replaying a long resume is bounded by the ring alone), and
+always by the ring itself.  Past
+that bound the slow-client policy applies:
+
+- ``disconnect``: close 1013; the client resumes from the ring;
+- ``drop-oldest``: skip to half the bound behind the head and send
+  ``gateway.gap`` reason ``slow_client`` for the skipped range;
+- ``coalesce``: while over the bound, skip events superseded by a newer event
+  with the same ``(type, entity)`` for the configured state-like types (each
+  skipped run reported as a ``slow_client`` gap); if even that cannot keep the
+  lag under twice the bound, drop-oldest.
+
+Invariant for every client: the seqs it is sent plus the ranges of the gap
+messages it is sent cover every seq from its start cursor onwards, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from gateway.codec import encode_control, ws_frame
+from gateway.filters import Filter
+from gateway.ring import Entry, Ring
+
+CATCH_UP_CHUNK = 512
+
+
+class Subscriber:
+    """One client's delivery state.  Subclasses choose the byte format."""
+
+    kind = "ws"
+
+    def __init__(
+        self,
+        transport: asyncio.BaseTransport,
+        flt: Filter,
+        peer: str,
+        kick: Callable[[int, str], None],
+    ) -> None:
+        self.transport: Any = transport
+        self.filter = flt
+        self.peer = peer
+        self.kick = kick
+        self.cursor = 0
+        self.lagging = False
+        self.coalescing = False
+        self.closed = False
+        self.delivered = 0
+        self.dropped = 0
+        #: Set once the client first reaches the head: the lag bound applies from then
+        #: on (a client replaying a long resume is bounded only by the ring).
+        self.caught_up = False
+        self.cache_key: tuple[object, ...] = (self.kind, flt.key)
+
+    def entry_bytes(self, entry: Entry) -> bytes:
+        return entry.frame
+
+    def control_bytes(self, json: bytes) -> bytes:
+        return ws_frame(json)
+
+    def write(self, data: bytes) -> None:
+        self.transport.write(data)
+
+    def send_control(self, message: dict[str, Any]) -> None:
+        """Write one control message now, in order with the events already written."""
+        if not self.closed and not self.transport.is_closing():
+            self.write(self.control_bytes(encode_control(message)))
+
+    def buffered(self) -> int:
+        return int(self.transport.get_write_buffer_size())
+
+
+class Hub:
+    """The set of subscribers and the logic that feeds them from the ring."""
+
+    def __init__(
+        self,
+        ring: Ring,
+        *,
+        policy: str = "disconnect",
+        queue_events: int = 5_000,
+        queue_bytes: int = 8 << 20,
+        high_water: int = 256 << 10,
+        low_water: int = 64 << 10,
+    ) -> None:
+        self.ring = ring
+        self.policy = policy
+        self.queue_events = queue_events
+        self.queue_bytes = queue_bytes
+        self.high_water = high_water
+        self.low_water = low_water
+        self.subscribers: dict[Subscriber, None] = {}
+        self.lagging: dict[Subscriber, None] = {}
+        self.deliveries = 0
+        self.drops: dict[str, int] = {"drop-oldest": 0, "coalesce": 0, "disconnect": 0}
+        self.slow_disconnects = 0
+        self._pump_task: asyncio.Task[None] | None = None
+
+    # -- membership --------------------------------------------------------------------
+
+    def add(self, sub: Subscriber, start: int) -> None:
+        """Register ``sub`` with its cursor at ``start``; it catches up from the ring."""
+        sub.cursor = start
+        sub.caught_up = start >= self.ring.head
+        self.subscribers[sub] = None
+        if start < self.ring.head:
+            self._set_lagging(sub)
+            self.pump(sub)
+
+    def remove(self, sub: Subscriber) -> None:
+        sub.closed = True
+        self.subscribers.pop(sub, None)
+        self.lagging.pop(sub, None)
+
+    def count_by_kind(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for sub in self.subscribers:
+            out[sub.kind] = out.get(sub.kind, 0) + 1
+        return out
+
+    # -- the hot path --------------------------------------------------------------------
+
+    def broadcast(self, entries: list[Entry]) -> None:
+        """Deliver a batch just appended to the ring to every live client.  Never awaits."""
+        if not entries:
+            return
+        before = entries[0].seq - 1
+        last = entries[-1].seq
+        cache: dict[tuple[object, ...], tuple[bytes, int]] = {}
+        high = self.high_water
+        for sub in self.subscribers:
+            if sub.lagging or sub.cursor != before:
+                continue
+            transport = sub.transport
+            if transport.is_closing():
+                continue
+            if transport.get_write_buffer_size() > high:
+                self._set_lagging(sub)
+                continue
+            cached = cache.get(sub.cache_key)
+            if cached is None:
+                cached = cache[sub.cache_key] = self._render(sub, entries)
+            data, count = cached
+            if data:
+                sub.write(data)
+            sub.cursor = last
+            sub.delivered += count
+            self.deliveries += count
+        if self.lagging:
+            for sub in list(self.lagging):
+                self._enforce_bound(sub)
+
+    def _render(self, sub: Subscriber, entries: list[Entry]) -> tuple[bytes, int]:
+        flt = sub.filter
+        parts: list[bytes] = []
+        if flt.matches_all:
+            for e in entries:
+                if e.upstream_gap:
+                    parts.append(sub.control_bytes(e.upstream_gap))
+                parts.append(sub.entry_bytes(e))
+            return b"".join(parts), len(entries)
+        count = 0
+        for e in entries:
+            if e.upstream_gap:
+                parts.append(sub.control_bytes(e.upstream_gap))
+            if flt.matches(e.type, e.kind, e.eid):
+                parts.append(sub.entry_bytes(e))
+                count += 1
+        return b"".join(parts), count
+
+    # -- lagging clients -------------------------------------------------------------------
+
+    def _set_lagging(self, sub: Subscriber) -> None:
+        sub.lagging = True
+        self.lagging[sub] = None
+        if self._pump_task is None or self._pump_task.done():
+            try:
+                self._pump_task = asyncio.get_running_loop().create_task(self._pump_loop())
+            except RuntimeError:  # no loop: pure unit tests drive pump() by hand
+                self._pump_task = None
+
+    def _enforce_bound(self, sub: Subscriber) -> None:
+        ring = self.ring
+        head = ring.head
+        lag = head - sub.cursor
+        oldest = ring.oldest or head + 1
+        evicted = sub.cursor + 1 < oldest
+        over = sub.caught_up and (
+            lag > self.queue_events or ring.bytes_between(sub.cursor, head) > self.queue_bytes
+        )
+        if not (over or evicted):
+            return
+        if self.policy == "disconnect":
+            self.slow_disconnects += 1
+            self.drops["disconnect"] += 1
+            self.remove(sub)
+            sub.kick(1013, "too slow to keep up")
+            return
+        if self.policy == "coalesce" and not evicted and lag <= 2 * self.queue_events:
+            sub.coalescing = True
+            return
+        target = max(sub.cursor, head - self.queue_events // 2, oldest - 1)
+        while target < head and ring.bytes_between(target, head) > self.queue_bytes // 2:
+            target += max(1, (head - target) // 2)
+        self._skip(sub, target, "drop-oldest")
+
+    def _skip(self, sub: Subscriber, upto: int, policy: str) -> None:
+        if upto <= sub.cursor:
+            return
+        sub.send_control({"type": "gateway.gap", "reason": "slow_client", "from": sub.cursor + 1, "to": upto})
+        missed = upto - sub.cursor
+        sub.dropped += missed
+        self.drops[policy] += missed
+        sub.cursor = upto
+
+    def pump(self, sub: Subscriber) -> None:
+        """Catch ``sub`` up from the ring while its socket buffer has room."""
+        ring = self.ring
+        while not sub.closed and sub.cursor < ring.head:
+            if sub.transport.is_closing():
+                return
+            if sub.buffered() > self.low_water:
+                return
+            oldest = ring.oldest or ring.head + 1
+            if sub.cursor + 1 < oldest:
+                self._enforce_bound(sub)
+                if sub.closed:
+                    return
+                continue
+            chunk = ring.after(sub.cursor, CATCH_UP_CHUNK)
+            if sub.coalescing:
+                data, count = self._render_coalesced(sub, chunk)
+            else:
+                data, count = self._render(sub, chunk)
+            if data:
+                sub.write(data)
+            sub.cursor = chunk[-1].seq
+            sub.delivered += count
+            self.deliveries += count
+        if sub.cursor >= ring.head:
+            sub.caught_up = True
+            sub.lagging = False
+            sub.coalescing = False
+            self.lagging.pop(sub, None)
+
+    def _render_coalesced(self, sub: Subscriber, chunk: list[Entry]) -> tuple[bytes, int]:
+        """Like ``_render`` but skipping superseded entries, each skipped run reported."""
+        ring, flt = self.ring, sub.filter
+        parts: list[bytes] = []
+        count = 0
+        run_from = 0
+        skipped = 0
+        for e in chunk:
+            if ring.is_superseded(e):
+                run_from = run_from or e.seq
+                skipped += 1
+                continue
+            if run_from:
+                parts.append(self._gap_bytes(sub, run_from, e.seq - 1))
+                run_from = 0
+            if e.upstream_gap:
+                parts.append(sub.control_bytes(e.upstream_gap))
+            if flt.matches(e.type, e.kind, e.eid):
+                parts.append(sub.entry_bytes(e))
+                count += 1
+        if run_from:
+            parts.append(self._gap_bytes(sub, run_from, chunk[-1].seq))
+        sub.dropped += skipped
+        self.drops["coalesce"] += skipped
+        return b"".join(parts), count
+
+    @staticmethod
+    def _gap_bytes(sub: Subscriber, first: int, last: int) -> bytes:
+        return sub.control_bytes(
+            encode_control({"type": "gateway.gap", "reason": "slow_client", "from": first, "to": last})
+        )
+
+    async def _pump_loop(self) -> None:
+        while self.lagging:
+            await asyncio.sleep(0.005)
+            for sub in list(self.lagging):
+                self.pump(sub)

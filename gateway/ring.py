@@ -1,0 +1,156 @@
+"""The replay ring: the last ``capacity`` sequenced events, addressable by ``seq``.
+
+Pure data structure, no I/O.  Invariants:
+- seqs held are contiguous: ``oldest .. head`` (both ``None``/0 when empty);
+  appending requires ``entry.seq == head + 1`` (or any seq when empty, after a
+  restore or a restart);
+- lookup by seq is O(1) (slot ``seq % capacity``);
+- each entry carries ``cum_bytes``, the running total of frame bytes, so the
+  byte distance between two seqs is one subtraction;
+- ``latest_by_key`` maps each coalescible ``(type, kind, id)`` key to the seq of
+  its newest entry still held (size ≤ capacity).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+
+class Entry:
+    """One sequenced event, encoded once for every transport."""
+
+    __slots__ = (
+        "coalesce_key",
+        "cum_bytes",
+        "eid",
+        "frame",
+        "json",
+        "kind",
+        "producer",
+        "pseq",
+        "seq",
+        "sse",
+        "type",
+        "upstream_gap",
+    )
+
+    def __init__(
+        self,
+        seq: int,
+        type: str,  # noqa: A002 - the protocol's field name
+        kind: str | None,
+        eid: str | None,
+        json: bytes,
+        frame: bytes,
+        producer: str,
+        pseq: int,
+        upstream_gap: bytes = b"",
+    ) -> None:
+        self.seq = seq
+        self.type = type
+        self.kind = kind
+        self.eid = eid
+        self.json = json
+        self.frame = frame
+        self.producer = producer
+        self.pseq = pseq
+        #: JSON of a ``gateway.gap`` (reason ``upstream``) to send before this event, or b"".
+        self.upstream_gap = upstream_gap
+        self.cum_bytes = 0
+        self.coalesce_key: tuple[str, str | None, str | None] | None = None
+        #: SSE bytes, built on first use by an SSE client.
+        self.sse: bytes | None = None
+
+
+class Ring:
+    """Bounded, seq-addressed buffer of :class:`Entry`; evicts the oldest."""
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError("ring capacity must be >= 1")
+        self.capacity = capacity
+        self._slots: list[Entry | None] = [None] * capacity
+        self._first = 1  # oldest seq held when not empty
+        self.head = 0  # newest seq held, 0 = nothing yet
+        self.latest_by_key: dict[tuple[str, str | None, str | None], int] = {}
+        self.evictions = 0
+
+    def __len__(self) -> int:
+        return 0 if self.head < self._first else self.head - self._first + 1
+
+    @property
+    def oldest(self) -> int | None:
+        return None if len(self) == 0 else self._first
+
+    def reset(self, head: int) -> None:
+        """Empty the ring; the next append takes ``head + 1``."""
+        self._slots = [None] * self.capacity
+        self.latest_by_key.clear()
+        self.head = head
+        self._first = head + 1
+
+    def append(self, entry: Entry) -> Entry | None:
+        """Add the next entry; returns the evicted one, if any."""
+        if len(self) == 0:
+            self._first = entry.seq
+        elif entry.seq != self.head + 1:
+            raise ValueError(f"ring expects seq {self.head + 1}, got {entry.seq}")
+        cap = self.capacity
+        slot = entry.seq % cap
+        evicted = self._slots[slot] if len(self) == cap else None
+        prev = self._slots[(entry.seq - 1) % cap] if len(self) else None
+        entry.cum_bytes = (prev.cum_bytes if prev is not None else 0) + len(entry.frame)
+        self._slots[slot] = entry
+        self.head = entry.seq
+        if evicted is not None:
+            self._first = evicted.seq + 1
+            self.evictions += 1
+            key = evicted.coalesce_key
+            if key is not None and self.latest_by_key.get(key) == evicted.seq:
+                del self.latest_by_key[key]
+        if entry.coalesce_key is not None:
+            self.latest_by_key[entry.coalesce_key] = entry.seq
+        return evicted
+
+    def get(self, seq: int) -> Entry:
+        if not self._first <= seq <= self.head:
+            raise KeyError(seq)
+        entry = self._slots[seq % self.capacity]
+        assert entry is not None
+        return entry
+
+    def after(self, seq: int, limit: int) -> list[Entry]:
+        """Up to ``limit`` entries with seq > ``seq``, oldest first (from ``oldest`` on)."""
+        start = max(seq + 1, self._first)
+        stop = min(self.head, start + limit - 1)
+        slots, cap = self._slots, self.capacity
+        return [slots[s % cap] for s in range(start, stop + 1)]  # type: ignore[misc]
+
+    def bytes_between(self, after: int, upto: int) -> int:
+        """Frame bytes of entries ``after+1 .. upto`` (clipped to what is held)."""
+        if upto <= after or len(self) == 0:
+            return 0
+        upto = min(upto, self.head)
+        top = self.get(upto).cum_bytes
+        if after < self._first:
+            first = self.get(self._first)
+            return top - first.cum_bytes + len(first.frame)
+        return top - self.get(after).cum_bytes
+
+    def is_superseded(self, entry: Entry) -> bool:
+        """True if a newer entry with the same coalesce key is held."""
+        key = entry.coalesce_key
+        return key is not None and self.latest_by_key.get(key, entry.seq) > entry.seq
+
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(self.after(self._first - 1, len(self)))
+
+    def statistics(self) -> dict[str, Any]:
+        return {
+            "size": self.capacity,
+            "fill": len(self),
+            "oldest": self.oldest,
+            "head": self.head,
+            "evictions": self.evictions,
+        }

@@ -1,0 +1,146 @@
+"""``GET /ws/events``: the WebSocket transport.
+
+The handler parses the query, upgrades, then in one synchronous step (no await
+between reading the ring and joining the hub) sends ``gateway.hello``, any
+resume gap, and registers the client with its start cursor, so replay and live
+delivery meet with no duplicate and no hole.  Everything the gateway sends
+(events, gaps, pongs, errors, the close frame) goes through the same transport
+in order.  Inbound: ``{"type": "ping"}`` → ``pong``; anything else →
+``gateway.error``.  Protocol pings (``heartbeat``) detect dead peers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+import time
+from typing import Any
+
+import msgspec
+from aiohttp import WSMsgType, web
+
+from gateway import logs
+from gateway.codec import ws_frame
+from gateway.fanout import Subscriber
+from gateway.filters import Filter, FilterError, parse_entities, parse_types
+from gateway.resume import hello, plan_resume
+from gateway.state import STATE, GatewayState
+
+log = logs.get("gateway.ws")
+
+#: How long a closed client may take to read its close frame before the socket is aborted.
+CLOSE_TIMEOUT = 2.0
+
+_JSON_DECODER = msgspec.json.Decoder()
+
+
+class WsSubscriber(Subscriber):
+    kind = "ws"
+
+
+class RequestError(ValueError):
+    """A malformed subscription request (HTTP 400 before the upgrade)."""
+
+
+def parse_request(query: Any, max_filters: int) -> tuple[Filter, int | None, str | None]:
+    """``types``/``entity``/``since``/``epoch`` from a query → filter, since, epoch."""
+    try:
+        types = parse_types(query.get("types"))
+        entities = parse_entities(query.get("entity"))
+    except FilterError as exc:
+        raise RequestError(str(exc)) from None
+    if len(types) + len(entities) > max_filters:
+        raise RequestError(f"too many filters (max {max_filters})")
+    since_raw = query.get("since")
+    since: int | None = None
+    if since_raw not in (None, ""):
+        if not since_raw.isdigit() or len(since_raw) > 19:
+            raise RequestError("since must be a non-negative integer")
+        since = int(since_raw)
+    epoch = query.get("epoch") or None
+    return Filter(types, entities), since, epoch
+
+
+def close_frame(code: int, reason: str) -> bytes:
+    return ws_frame(struct.pack("!H", code) + reason.encode()[:120], opcode=0x8)
+
+
+def kick_transport(transport: Any, code: int, reason: str) -> None:
+    """Write a close frame after whatever is buffered, close, and abort if it never drains."""
+    if transport is None or transport.is_closing():
+        return
+    transport.write(close_frame(code, reason))
+    transport.close()
+    asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, transport.abort)
+
+
+def start_subscription(state: GatewayState, sub: Subscriber, since: int | None, epoch: str | None) -> None:
+    """Hello, resume gap, join the hub: one synchronous step."""
+    ring, stream = state.stream.ring, state.stream
+    start, gap = plan_resume(
+        oldest=ring.oldest, head=ring.head, epoch=stream.epoch, since=since, client_epoch=epoch
+    )
+    sub.send_control(hello(stream.epoch, ring.head, ring.oldest))
+    if gap is not None:
+        sub.send_control(gap)
+    state.hub.add(sub, start)
+
+
+async def handle_ws(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    config = state.config
+    try:
+        flt, since, epoch = parse_request(request.query, config.max_filters)
+    except RequestError as exc:
+        state.ws_refused["bad_request"] += 1
+        raise web.HTTPBadRequest(text=f"{exc}\n") from None
+    if len(state.hub.subscribers) >= config.max_clients:
+        state.ws_refused["max_clients"] += 1
+        raise web.HTTPServiceUnavailable(text="over capacity\n", headers={"Retry-After": "5"})
+    ws = web.WebSocketResponse(
+        heartbeat=config.ping_interval or None,
+        max_msg_size=config.max_frame_bytes,
+        autoping=True,
+    )
+    await ws.prepare(request)
+    transport = request.transport
+    if transport is None:
+        return ws
+    peer = request.remote or "?"
+    sub = WsSubscriber(transport, flt, peer, lambda code, reason: kick_transport(transport, code, reason))
+    start_subscription(state, sub, since, epoch)
+    log.info("client.connected", transport="ws", peer=peer, types=flt.types, entity=flt.entities, since=since)
+    try:
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                _on_text(sub, msg.data)
+            elif msg.type == WSMsgType.BINARY:
+                sub.send_control({"type": "gateway.error", "error": "binary frames are not accepted"})
+    finally:
+        state.hub.remove(sub)
+        log.info(
+            "client.disconnected",
+            transport="ws",
+            peer=peer,
+            delivered=sub.delivered,
+            dropped=sub.dropped,
+            close_code=ws.close_code,
+        )
+    return ws
+
+
+def _on_text(sub: Subscriber, data: str) -> None:
+    try:
+        message = _JSON_DECODER.decode(data)
+    except msgspec.DecodeError:
+        sub.send_control({"type": "gateway.error", "error": "message is not JSON"})
+        return
+    if isinstance(message, dict) and message.get("type") == "ping":
+        sub.send_control({"type": "pong", "ts": _now_iso()})
+        return
+    sub.send_control({"type": "gateway.error", "error": "unknown message; only {\"type\": \"ping\"} is accepted"})
+
+
+def _now_iso() -> str:
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"

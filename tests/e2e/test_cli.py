@@ -1,0 +1,84 @@
+"""gatewayctl and gatewayd's command line against real processes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from tests.conftest import BIN, Gateway, free_port, run_cli
+
+
+def test_status_summary_json_and_unreachable(gateway: Gateway) -> None:
+    human = run_cli("gatewayctl", "status", "--url", gateway.url)
+    assert human.returncode == 0, human.stderr
+    assert "healthy" in human.stdout and "epoch" in human.stdout and "clients" in human.stdout
+    raw = run_cli("gatewayctl", "status", "--url", gateway.url, "--json")
+    assert raw.returncode == 0
+    data = json.loads(raw.stdout)
+    assert data["seq"] == 0 and data["ring"]["size"] == 10_000 and data["degraded_reasons"] == []
+    down = run_cli("gatewayctl", "status", "--url", f"http://127.0.0.1:{free_port()}")
+    assert down.returncode == 2
+    assert len(down.stderr.strip().splitlines()) == 1 and "unreachable" in down.stderr
+
+
+def test_check_passes_against_gateway_and_names_failing_step(gateway: Gateway) -> None:
+    ok = run_cli("gatewayctl", "check", "--url", gateway.url, "--ingest", gateway.ingest)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "delivery" in ok.stdout
+    wrong_ingest = run_cli(
+        "gatewayctl", "check", "--url", gateway.url, "--ingest", f"tcp://127.0.0.1:{free_port()}"
+    )
+    assert wrong_ingest.returncode == 1
+    assert "step ingest" in wrong_ingest.stderr
+    no_gateway = run_cli("gatewayctl", "check", "--url", f"http://127.0.0.1:{free_port()}")
+    assert no_gateway.returncode == 1 and "step healthz" in no_gateway.stderr
+
+
+def test_emit_demo_and_tail(gateway: Gateway) -> None:
+    emitted = run_cli(
+        "gatewayctl", "emit", "task.failed", "--entity", "task:x", "--payload", '{"error": "boom"}',
+        "--ingest", gateway.ingest,
+    )
+    assert emitted.returncode == 0, emitted.stderr
+    demo = run_cli("gatewayctl", "demo", "--delay", "0", "--ingest", gateway.ingest, "--url", gateway.url)
+    assert demo.returncode == 0, demo.stderr
+    tailed = run_cli("gatewayctl", "tail", "--url", gateway.url, "--since", "0", "--count", "12", "--timeout", "10")
+    assert tailed.returncode == 0, tailed.stderr
+    lines = [json.loads(line) for line in tailed.stdout.splitlines()]
+    events = [e for e in lines if not e["type"].startswith("gateway.")]
+    assert events[0]["type"] == "task.failed" and events[0]["payload"] == {"error": "boom"}
+    types = [e["type"] for e in events[1:]]
+    assert types[:7] == ["task.started"] + ["task.progress"] * 5 + ["task.completed"]
+    assert types[7:] == ["provider.status_changed", "selfcheck.started", "selfcheck.progress", "selfcheck.completed"]
+    assert [e["payload"]["progress"] for e in events[2:7]] == [0, 25, 50, 75, 100]
+    filtered = run_cli(
+        "gatewayctl", "tail", "--url", gateway.url, "--since", "0", "--types", "selfcheck.*",
+        "--count", "3", "--timeout", "10",
+    )
+    got = [json.loads(line)["type"] for line in filtered.stdout.splitlines()]
+    assert got[1:] == ["selfcheck.started", "selfcheck.progress", "selfcheck.completed"]
+
+
+def test_bad_option_exits_before_binding_with_one_line(gateway_factory) -> None:
+    port = free_port()
+    bad = subprocess.run(
+        [str(BIN / "gatewayd"), "--listen", f"127.0.0.1:{port}", "--ring-size", "zero"],
+        capture_output=True, text=True, timeout=20,
+    )
+    assert bad.returncode != 0
+    assert bad.stderr.strip().count("\n") == 0 and "--ring-size" in bad.stderr
+    env = subprocess.run(
+        [str(BIN / "gatewayd"), "--listen", f"127.0.0.1:{port}"],
+        capture_output=True, text=True, timeout=20, env={"EVENT_GATEWAY_SLOW_CLIENT": "explode", "PATH": ""},
+    )
+    assert env.returncode != 0 and "--slow-client" in env.stderr and "EVENT_GATEWAY_SLOW_CLIENT" in env.stderr
+
+
+def test_port_in_use_is_one_clear_line(gateway: Gateway, gateway_factory) -> None:
+    second = gateway_factory(port=gateway.port, start=False)
+    second.start(wait=False)
+    assert second.proc is not None
+    assert second.proc.wait(15) == 1
+    text = second.logs().strip()
+    assert text.count("\n") == 0 and "cannot listen" in text and "in use" in text
+    assert gateway.healthy()

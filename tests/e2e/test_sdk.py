@@ -1,0 +1,111 @@
+"""emitter_sdk in real processes: no gateway, threads, fork, imports."""
+
+from __future__ import annotations
+
+import textwrap
+
+from tests.conftest import free_port, run_python
+
+
+def test_import_pulls_in_no_gateway_web_or_cli_modules() -> None:
+    result = run_python(
+        "import sys, emitter_sdk\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('aiohttp', 'structlog', 'click', 'gateway'))\n"
+        "print(bad)\n"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_hundred_thousand_emits_without_gateway_raise_nothing_and_add_up() -> None:
+    port = free_port()
+    result = run_python(
+        textwrap.dedent(
+            f"""
+            from emitter_sdk import Emitter
+            em = Emitter("tcp://127.0.0.1:{port}", max_queue=50_000)
+            for i in range(100_000):
+                em.emit("task.progress", entity=("task", "t"), payload={{"i": i}})
+            em.emit("Not A Type")
+            em.close()
+            s = em.stats
+            assert s.emitted == 100_000, s
+            assert s.queued + s.dropped == s.emitted, s
+            assert s.invalid == 1, s
+            assert s.sent <= s.queued, s
+            print("ok", s.queued, s.dropped)
+            """
+        )
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("ok")
+
+
+def test_eight_threads_and_a_forked_child(gateway) -> None:
+    result = run_python(
+        textwrap.dedent(
+            f"""
+            import os, threading
+            from emitter_sdk import Emitter
+            em = Emitter({gateway.ingest!r})
+            assert em.wait_subscribed(10)
+            def work(n):
+                for i in range(1000):
+                    em.emit("task.progress", entity=("task", f"t{{n}}"), payload={{"i": i}})
+            threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+            for t in threads: t.start()
+            for t in threads: t.join()
+            assert em.flush(10)
+            parent = em.producer
+            pid = os.fork()
+            if pid == 0:
+                assert em.producer != parent
+                assert em.wait_subscribed(10)
+                for i in range(100):
+                    em.emit("task.child", payload={{"i": i}})
+                ok = em.flush(10)
+                em.close()
+                os._exit(0 if ok and em.stats.queued == 100 else 3)
+            _, status = os.waitpid(pid, 0)
+            assert os.waitstatus_to_exitcode(status) == 0
+            em.close()
+            assert em.stats.queued == 8000 and em.stats.dropped == 0, em.stats
+            print(parent)
+            """
+        )
+    )
+    assert result.returncode == 0, result.stderr
+    parent = result.stdout.strip()
+    from tests.conftest import wait_for
+
+    wait_for(lambda: gateway.status()["events"]["accepted"] == 8100, 10, "8100 accepted")
+    producers = {p["id"]: p for p in gateway.status()["producers"]["recent"]}
+    assert producers[parent]["last_seq"] == 8000
+    assert len(producers) == 2
+    assert gateway.status()["upstream_gaps"]["count"] == 0
+
+
+def test_invalid_events_raise_only_when_strict() -> None:
+    result = run_python(
+        textwrap.dedent(
+            """
+            from emitter_sdk import Emitter, InvalidEvent
+            lax = Emitter("tcp://127.0.0.1:1")
+            assert lax.emit("bad") is False
+            assert lax.emit("gateway.hello") is False
+            assert lax.emit("task.x", payload={"f": object()}) is False
+            assert lax.stats.invalid == 3 and lax.stats.emitted == 0
+            strict = Emitter("tcp://127.0.0.1:1", strict=True)
+            for kwargs in ({"type": "bad"}, {"type": "task.x", "entity": ("task",)}):
+                try:
+                    strict.emit(**kwargs)
+                except InvalidEvent:
+                    pass
+                else:
+                    raise SystemExit(f"no error for {kwargs}")
+            lax.close(); strict.close()
+            """
+        )
+    )
+    assert result.returncode == 0, result.stderr
