@@ -96,9 +96,7 @@ class Emitter:
         self.resend_events = resend_events
         self.resend_seconds = resend_seconds
         self.sndhwm = sndhwm
-        self.curve_server_key = (
-            curve_server_key.encode() if isinstance(curve_server_key, str) else curve_server_key
-        )
+        self.curve_server_key = curve_server_key.encode() if isinstance(curve_server_key, str) else curve_server_key
         self.curve_keypair = curve_keypair
         self._closed = False
         self._invalid_logged: set[str] = set()
@@ -160,9 +158,7 @@ class Emitter:
             pseq = self._pseq + 1
             try:
                 data = ENCODER.encode(
-                    WireEvent(
-                        type, self._clock.now(), source or self.source, ent, body, self.producer, pseq
-                    )
+                    WireEvent(type, self._clock.now(), source or self.source, ent, body, self.producer, pseq)
                 )
             except (TypeError, ValueError, OverflowError) as exc:
                 error = exc
@@ -296,9 +292,7 @@ class Emitter:
         with self._lock:
             if self._thread is not None:
                 return
-            self._thread = threading.Thread(
-                target=self._run, name=f"emitter-{self.producer}", daemon=True
-            )
+            self._thread = threading.Thread(target=self._run, name=f"emitter-{self.producer}", daemon=True)
             self._thread.start()
 
     def _open_socket(self, ctx: zmq.Context[zmq.Socket[bytes]]) -> zmq.Socket[bytes]:

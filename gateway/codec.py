@@ -68,9 +68,7 @@ def decode_ingest(frames: list[bytes], max_bytes: int) -> WireEvent | str:
             return "reserved"
         return "type"
     ent = event.entity
-    if ent is not None and (
-        not ent.kind or not ent.id or len(ent.kind) > MAX_ID_LEN or len(ent.id) > MAX_ID_LEN
-    ):
+    if ent is not None and (not ent.kind or not ent.id or len(ent.kind) > MAX_ID_LEN or len(ent.id) > MAX_ID_LEN):
         return "entity"
     if not event.producer or len(event.producer) > 64 or event.pseq < 1:
         return "producer"

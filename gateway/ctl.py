@@ -25,6 +25,9 @@ DEFAULT_URL = "http://127.0.0.1:8765"
 DEFAULT_INGEST = "tcp://127.0.0.1:5556"
 UPSTREAM_GAP_WINDOW = 60.0
 
+#: (type, entity, payload) of an event gatewayctl publishes.
+PlannedEvent = tuple[str, tuple[str, str] | None, dict[str, Any]]
+
 url_option = click.option(
     "--url", default=lambda: os.environ.get("EVENT_GATEWAY_URL", DEFAULT_URL), show_default=DEFAULT_URL
 )
@@ -74,8 +77,7 @@ def render_status(status: dict[str, Any], reasons: list[str]) -> str:
         f"  uptime     {status['uptime_s']:.0f}s   ingest {status['ingest']['endpoint']}",
         f"  epoch      {status['epoch']}   seq {status['seq']}",
         f"  ring       {ring['fill']}/{ring['size']}  oldest {ring['oldest']}",
-        f"  events     accepted {events['accepted']}  rejected {events['rejected']}"
-        f"  duplicate {events['duplicate']}",
+        f"  events     accepted {events['accepted']}  rejected {events['rejected']}  duplicate {events['duplicate']}",
         f"  upstream   gaps {status['upstream_gaps']['count']}  missed {status['upstream_gaps']['missed']}",
         f"  producers  {status['producers']['count']}",
         f"  clients    {clients['count']} ({by_transport})  lagging {clients['lagging']}",
@@ -163,7 +165,7 @@ def tail(
 # -- publishing ---------------------------------------------------------------------------
 
 
-def publish(ingest: str, events: list[tuple[str, tuple[str, str] | None, dict[str, Any]]], delay: float) -> bool:
+def publish(ingest: str, events: list[PlannedEvent], delay: float) -> bool:
     """Emit ``events`` through ``ingest``; True once a gateway subscribed and took them."""
     with Emitter(ingest, strict=True) as em:
         if not em.wait_subscribed(3.0):
@@ -207,12 +209,10 @@ def emit(ingest: str, event_type: str, entity: str | None, payload: str) -> None
         sys.exit(1)
 
 
-def demo_events(task_id: str) -> list[tuple[str, tuple[str, str] | None, dict[str, Any]]]:
+def demo_events(task_id: str) -> list[PlannedEvent]:
     """The seed report's demo sequence."""
     task = ("task", task_id)
-    events: list[tuple[str, tuple[str, str] | None, dict[str, Any]]] = [
-        ("task.started", task, {"message": "Demo task started"})
-    ]
+    events: list[PlannedEvent] = [("task.started", task, {"message": "Demo task started"})]
     for progress in (0, 25, 50, 75, 100):
         events.append(("task.progress", task, {"progress": progress, "message": f"Processing... {progress}%"}))
     events += [
@@ -269,9 +269,8 @@ async def _check(url: str, ingest: str) -> list[tuple[str, bool, str]]:
             hello = await ws.receive_json(timeout=5)
             steps.append(("websocket", hello.get("type") == "gateway.hello", f"epoch {hello.get('epoch')}"))
             loop = asyncio.get_running_loop()
-            sent = await loop.run_in_executor(
-                None, publish, ingest, [("gatewayctl.probe", None, {"nonce": nonce})], 0
-            )
+            probe: list[PlannedEvent] = [("gatewayctl.probe", None, {"nonce": nonce})]
+            sent = await loop.run_in_executor(None, publish, ingest, probe, 0.0)
             steps.append(("ingest", sent, ingest if sent else f"no gateway subscribed at {ingest}"))
             if not sent:
                 return steps

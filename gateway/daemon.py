@@ -13,12 +13,13 @@ import secrets
 import signal
 import sys
 import time
+from collections.abc import Callable
 
 from aiohttp import web
 
 from gateway import __version__, logs
 from gateway.app import build_app
-from gateway.config import Config
+from gateway.config import Config, ConfigError
 from gateway.fanout import Hub
 from gateway.ingest import Ingest, IngestBindError
 from gateway.ring import Ring
@@ -28,17 +29,21 @@ from gateway.stream import Stream
 log = logs.get("gateway.daemon")
 
 
-def run(config: Config) -> int:
-    """Run the daemon until SIGTERM/SIGINT; returns the process exit code."""
+def run(config: Config, reread: Callable[[], Config] | None = None) -> int:
+    """Run the daemon until SIGTERM/SIGINT; returns the process exit code.
+
+    ``reread`` re-reads the configuration from its sources on SIGHUP.
+    """
     logs.configure(config.log_format, config.log_level)
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop
     try:
         import uvloop
 
         loop_factory = uvloop.new_event_loop
     except ImportError:  # pragma: no cover - uvloop is a dependency; asyncio still works
-        loop_factory = asyncio.new_event_loop
+        pass
     with asyncio.Runner(loop_factory=loop_factory) as runner:
-        return runner.run(serve(config))
+        return runner.run(serve(config, reread))
 
 
 def build_state(config: Config) -> GatewayState:
@@ -61,7 +66,7 @@ def build_state(config: Config) -> GatewayState:
     return GatewayState(config=config, stream=stream, hub=hub, ingest=ingest)
 
 
-async def serve(config: Config) -> int:
+async def serve(config: Config, reread: Callable[[], Config] | None = None) -> int:
     loop = asyncio.get_running_loop()
     state = build_state(config)
     try:
@@ -84,6 +89,8 @@ async def serve(config: Config) -> int:
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    state.reloaders.append(lambda new: logs.configure(new.log_format, new.log_level))
+    loop.add_signal_handler(signal.SIGHUP, reload, state, reread)
     log.info(
         "gateway.started",
         version=__version__,
@@ -97,6 +104,21 @@ async def serve(config: Config) -> int:
     return 0
 
 
+def reload(state: GatewayState, reread: Callable[[], Config] | None) -> None:
+    """SIGHUP: re-read the configuration and hand it to every reloader; clients stay."""
+    try:
+        new = reread() if reread is not None else state.config
+    except ConfigError as exc:
+        log.error("gateway.reload_failed", error=str(exc))
+        return
+    for reloader in state.reloaders:
+        try:
+            reloader(new)
+        except Exception as exc:  # noqa: BLE001 - one bad reloader must not stop the others
+            log.error("gateway.reload_failed", error=str(exc))
+    log.info("gateway.reloaded", log_level=new.log_level)
+
+
 async def shutdown(state: GatewayState, runner: web.AppRunner) -> None:
     started = time.monotonic()
     grace = state.config.shutdown_grace
@@ -107,9 +129,7 @@ async def shutdown(state: GatewayState, runner: web.AppRunner) -> None:
         state.hub.remove(sub)
         sub.kick(1001, "gateway shutting down")
     deadline = started + grace / 2
-    while time.monotonic() < deadline and any(
-        not s.transport.is_closing() for s in state.hub.subscribers
-    ):
+    while time.monotonic() < deadline and any(not s.transport.is_closing() for s in state.hub.subscribers):
         await asyncio.sleep(0.02)
     try:
         await asyncio.wait_for(runner.cleanup(), timeout=max(0.1, grace - (time.monotonic() - started) - 0.5))

@@ -201,9 +201,7 @@ class Hub:
         lag = head - sub.cursor
         oldest = ring.oldest or head + 1
         evicted = sub.cursor + 1 < oldest
-        over = sub.caught_up and (
-            lag > self.queue_events or ring.bytes_between(sub.cursor, head) > self.queue_bytes
-        )
+        over = sub.caught_up and (lag > self.queue_events or ring.bytes_between(sub.cursor, head) > self.queue_bytes)
         if not (over or evicted):
             return
         if self.policy == "disconnect":

@@ -79,9 +79,7 @@ class Filter:
             return False
         return _entity_any(self.entities, kind, eid) and _entity_any(self.allowed_entities, kind, eid)
 
-    def intersect(
-        self, allowed_types: Iterable[str] = (), allowed_entities: Iterable[tuple[str, str]] = ()
-    ) -> Filter:
+    def intersect(self, allowed_types: Iterable[str] = (), allowed_entities: Iterable[tuple[str, str]] = ()) -> Filter:
         """This filter further limited to what credentials allow (empty = no limit)."""
         return Filter(
             self.types,

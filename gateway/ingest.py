@@ -74,7 +74,7 @@ class Ingest:
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         assert self.sock is not None
         self.loop = loop
-        loop.add_reader(self.sock.getsockopt(zmq.FD), self._on_readable)
+        loop.add_reader(self.sock.fileno(), self._on_readable)
         self._schedule()
 
     def _schedule(self) -> None:
@@ -103,13 +103,13 @@ class Ingest:
             self.batches += 1
             try:
                 reasons = self.stream.ingest(batch)
-            except Exception:  # noqa: BLE001 - the daemon never dies from input
+            except Exception:
                 self.internal_errors += 1
                 log.exception("ingest.batch_failed", size=len(batch))
                 reasons = []
             if reasons:
                 self._log_rejects(len(reasons))
-        if len(batch) == BATCH or (sock.getsockopt(zmq.EVENTS) & zmq.POLLIN):
+        if len(batch) == BATCH or (int(sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN):
             self._schedule()
 
     def _log_rejects(self, n: int) -> None:
@@ -128,7 +128,7 @@ class Ingest:
         if self.sock is not None and not self.sock.closed:
             if self.loop is not None:
                 try:
-                    self.loop.remove_reader(self.sock.getsockopt(zmq.FD))
+                    self.loop.remove_reader(self.sock.fileno())
                 except (ValueError, zmq.ZMQError):
                     pass
             self.sock.close(0)

@@ -43,4 +43,4 @@ def main(config_file: str | None, **flags: Any) -> None:
         sys.exit(2)
     from gateway.daemon import run
 
-    sys.exit(run(config))
+    sys.exit(run(config, lambda: load(flags, config_file=config_file)))

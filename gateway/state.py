@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -25,6 +26,8 @@ class GatewayState:
     shutting_down: bool = False
     ws_refused: dict[str, int] = field(default_factory=lambda: {"max_clients": 0, "bad_request": 0})
     client_errors: int = 0
+    #: Called with the re-read Config on SIGHUP (tokens, keys, log level …).
+    reloaders: list[Callable[[Config], None]] = field(default_factory=list)
 
 
 STATE: web.AppKey[GatewayState] = web.AppKey("state", GatewayState)

@@ -125,9 +125,7 @@ class Stream:
         return ok
 
 
-def make_entry(
-    event: WireEvent, seq: int, upstream_gap: bytes, coalesce_types: frozenset[str]
-) -> Entry:
+def make_entry(event: WireEvent, seq: int, upstream_gap: bytes, coalesce_types: frozenset[str]) -> Entry:
     """Encode one accepted event once, for every transport."""
     json = encode_event(event, seq)
     ent = event.entity

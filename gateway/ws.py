@@ -1,9 +1,7 @@
 """``GET /ws/events``: the WebSocket transport.
 
-The handler parses the query, upgrades, then in one synchronous step (no await
-between reading the ring and joining the hub) sends ``gateway.hello``, any
-resume gap, and registers the client with its start cursor, so replay and live
-delivery meet with no duplicate and no hole.  Everything the gateway sends
+The handler parses the query (``subscription``), upgrades, then starts the
+subscription (hello, resume gap, join the hub) in one synchronous step.  Everything the gateway sends
 (events, gaps, pongs, errors, the close frame) goes through the same transport
 in order.  Inbound: ``{"type": "ping"}`` → ``pong``; anything else →
 ``gateway.error``.  Protocol pings (``heartbeat``) detect dead peers.
@@ -22,9 +20,8 @@ from aiohttp import WSMsgType, web
 from gateway import logs
 from gateway.codec import ws_frame
 from gateway.fanout import Subscriber
-from gateway.filters import Filter, FilterError, parse_entities, parse_types
-from gateway.resume import hello, plan_resume
-from gateway.state import STATE, GatewayState
+from gateway.state import STATE
+from gateway.subscription import RequestError, parse_request, start_subscription
 
 log = logs.get("gateway.ws")
 
@@ -38,29 +35,6 @@ class WsSubscriber(Subscriber):
     kind = "ws"
 
 
-class RequestError(ValueError):
-    """A malformed subscription request (HTTP 400 before the upgrade)."""
-
-
-def parse_request(query: Any, max_filters: int) -> tuple[Filter, int | None, str | None]:
-    """``types``/``entity``/``since``/``epoch`` from a query → filter, since, epoch."""
-    try:
-        types = parse_types(query.get("types"))
-        entities = parse_entities(query.get("entity"))
-    except FilterError as exc:
-        raise RequestError(str(exc)) from None
-    if len(types) + len(entities) > max_filters:
-        raise RequestError(f"too many filters (max {max_filters})")
-    since_raw = query.get("since")
-    since: int | None = None
-    if since_raw not in (None, ""):
-        if not since_raw.isdigit() or len(since_raw) > 19:
-            raise RequestError("since must be a non-negative integer")
-        since = int(since_raw)
-    epoch = query.get("epoch") or None
-    return Filter(types, entities), since, epoch
-
-
 def close_frame(code: int, reason: str) -> bytes:
     return ws_frame(struct.pack("!H", code) + reason.encode()[:120], opcode=0x8)
 
@@ -72,18 +46,6 @@ def kick_transport(transport: Any, code: int, reason: str) -> None:
     transport.write(close_frame(code, reason))
     transport.close()
     asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, transport.abort)
-
-
-def start_subscription(state: GatewayState, sub: Subscriber, since: int | None, epoch: str | None) -> None:
-    """Hello, resume gap, join the hub: one synchronous step."""
-    ring, stream = state.stream.ring, state.stream
-    start, gap = plan_resume(
-        oldest=ring.oldest, head=ring.head, epoch=stream.epoch, since=since, client_epoch=epoch
-    )
-    sub.send_control(hello(stream.epoch, ring.head, ring.oldest))
-    if gap is not None:
-        sub.send_control(gap)
-    state.hub.add(sub, start)
 
 
 async def handle_ws(request: web.Request) -> web.StreamResponse:
@@ -138,7 +100,7 @@ def _on_text(sub: Subscriber, data: str) -> None:
     if isinstance(message, dict) and message.get("type") == "ping":
         sub.send_control({"type": "pong", "ts": _now_iso()})
         return
-    sub.send_control({"type": "gateway.error", "error": "unknown message; only {\"type\": \"ping\"} is accepted"})
+    sub.send_control({"type": "gateway.error", "error": 'unknown message; only {"type": "ping"} is accepted'})
 
 
 def _now_iso() -> str:

@@ -25,9 +25,7 @@ def test_check_passes_against_gateway_and_names_failing_step(gateway: Gateway) -
     ok = run_cli("gatewayctl", "check", "--url", gateway.url, "--ingest", gateway.ingest)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "delivery" in ok.stdout
-    wrong_ingest = run_cli(
-        "gatewayctl", "check", "--url", gateway.url, "--ingest", f"tcp://127.0.0.1:{free_port()}"
-    )
+    wrong_ingest = run_cli("gatewayctl", "check", "--url", gateway.url, "--ingest", f"tcp://127.0.0.1:{free_port()}")
     assert wrong_ingest.returncode == 1
     assert "step ingest" in wrong_ingest.stderr
     no_gateway = run_cli("gatewayctl", "check", "--url", f"http://127.0.0.1:{free_port()}")
@@ -36,8 +34,15 @@ def test_check_passes_against_gateway_and_names_failing_step(gateway: Gateway) -
 
 def test_emit_demo_and_tail(gateway: Gateway) -> None:
     emitted = run_cli(
-        "gatewayctl", "emit", "task.failed", "--entity", "task:x", "--payload", '{"error": "boom"}',
-        "--ingest", gateway.ingest,
+        "gatewayctl",
+        "emit",
+        "task.failed",
+        "--entity",
+        "task:x",
+        "--payload",
+        '{"error": "boom"}',
+        "--ingest",
+        gateway.ingest,
     )
     assert emitted.returncode == 0, emitted.stderr
     demo = run_cli("gatewayctl", "demo", "--delay", "0", "--ingest", gateway.ingest, "--url", gateway.url)
@@ -49,11 +54,26 @@ def test_emit_demo_and_tail(gateway: Gateway) -> None:
     assert events[0]["type"] == "task.failed" and events[0]["payload"] == {"error": "boom"}
     types = [e["type"] for e in events[1:]]
     assert types[:7] == ["task.started"] + ["task.progress"] * 5 + ["task.completed"]
-    assert types[7:] == ["provider.status_changed", "selfcheck.started", "selfcheck.progress", "selfcheck.completed"]
+    assert types[7:] == [
+        "provider.status_changed",
+        "selfcheck.started",
+        "selfcheck.progress",
+        "selfcheck.completed",
+    ]
     assert [e["payload"]["progress"] for e in events[2:7]] == [0, 25, 50, 75, 100]
     filtered = run_cli(
-        "gatewayctl", "tail", "--url", gateway.url, "--since", "0", "--types", "selfcheck.*",
-        "--count", "3", "--timeout", "10",
+        "gatewayctl",
+        "tail",
+        "--url",
+        gateway.url,
+        "--since",
+        "0",
+        "--types",
+        "selfcheck.*",
+        "--count",
+        "3",
+        "--timeout",
+        "10",
     )
     got = [json.loads(line)["type"] for line in filtered.stdout.splitlines()]
     assert got[1:] == ["selfcheck.started", "selfcheck.progress", "selfcheck.completed"]
@@ -63,13 +83,18 @@ def test_bad_option_exits_before_binding_with_one_line(gateway_factory) -> None:
     port = free_port()
     bad = subprocess.run(
         [str(BIN / "gatewayd"), "--listen", f"127.0.0.1:{port}", "--ring-size", "zero"],
-        capture_output=True, text=True, timeout=20,
+        capture_output=True,
+        text=True,
+        timeout=20,
     )
     assert bad.returncode != 0
     assert bad.stderr.strip().count("\n") == 0 and "--ring-size" in bad.stderr
     env = subprocess.run(
         [str(BIN / "gatewayd"), "--listen", f"127.0.0.1:{port}"],
-        capture_output=True, text=True, timeout=20, env={"EVENT_GATEWAY_SLOW_CLIENT": "explode", "PATH": ""},
+        capture_output=True,
+        text=True,
+        timeout=20,
+        env={"EVENT_GATEWAY_SLOW_CLIENT": "explode", "PATH": ""},
     )
     assert env.returncode != 0 and "--slow-client" in env.stderr and "EVENT_GATEWAY_SLOW_CLIENT" in env.stderr
 

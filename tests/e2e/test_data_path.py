@@ -14,14 +14,18 @@ TS_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
 def emit_script(ingest: str, body: str) -> str:
-    return textwrap.dedent(
-        f"""
+    return (
+        textwrap.dedent(
+            f"""
         import time
         from emitter_sdk import Emitter
         em = Emitter({ingest!r})
         assert em.wait_subscribed(10), "gateway never subscribed"
         """
-    ) + textwrap.dedent(body) + "\nassert em.flush(10)\nem.close()\nprint(em.stats)\n"
+        )
+        + textwrap.dedent(body)
+        + "\nassert em.flush(10)\nem.close()\nprint(em.stats)\n"
+    )
 
 
 def recv_json(ws, timeout: float = 10.0) -> dict:

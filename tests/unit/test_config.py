@@ -10,7 +10,11 @@ from gateway.config import ConfigError, load
 def test_defaults_match_spec() -> None:
     c = load({}, environ={})
     assert (c.ingest, c.listen, c.ring_size, c.slow_client, c.auth) == (
-        "tcp://127.0.0.1:5556", "127.0.0.1:8765", 10_000, "disconnect", "none",
+        "tcp://127.0.0.1:5556",
+        "127.0.0.1:8765",
+        10_000,
+        "disconnect",
+        "none",
     )
 
 
