@@ -18,6 +18,7 @@ import msgspec
 from aiohttp import WSMsgType, web
 
 from gateway import logs
+from gateway.auth import authorize
 from gateway.codec import ws_frame
 from gateway.fanout import Subscriber
 from gateway.state import STATE
@@ -56,6 +57,7 @@ async def handle_ws(request: web.Request) -> web.StreamResponse:
     except RequestError as exc:
         state.ws_refused["bad_request"] += 1
         raise web.HTTPBadRequest(text=f"{exc}\n") from None
+    flt = authorize(request, state, flt)
     if len(state.hub.subscribers) >= config.max_clients:
         state.ws_refused["max_clients"] += 1
         raise web.HTTPServiceUnavailable(text="over capacity\n", headers={"Retry-After": "5"})
