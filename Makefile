@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench venv browser clean
+.PHONY: run test lint bench venv browser service-tools install clean
 
 venv: $(STAMP)
 
@@ -24,14 +24,25 @@ browser:
 	  echo "installing chromium (Debian package) for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+## Service tests need Debian's nginx (proxy end to end), systemd (systemd-analyze on the unit)
+## and strace (gatewayd's system calls against the unit's filter).
+service-tools:
+	@command -v nginx >/dev/null 2>&1 && command -v systemd-analyze >/dev/null 2>&1 && command -v strace >/dev/null 2>&1 || { \
+	  echo "installing nginx, systemd and strace (Debian packages) for the service tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx systemd strace >/dev/null; }
+
 ## The whole behavioural suite (unit + real processes, sockets and Chromium).
-test: venv browser
+test: venv browser service-tools
 	$(PY) -m pytest -q
 
 lint: venv
 	$(VENV)/bin/ruff format --check gateway emitter_sdk tests
 	$(VENV)/bin/ruff check gateway emitter_sdk tests
 	$(VENV)/bin/mypy
+
+## Install as a systemd service: venv under /opt/event-gateway, unit, config, user (root; see docs/operations.md).
+install:
+	sh deploy/install.sh
 
 bench: venv
 	$(PY) -m bench.run

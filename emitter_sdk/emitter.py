@@ -5,6 +5,8 @@ Threads and sockets:
   lock, then appends the bytes to a bounded in-memory queue.  It never touches
   the ZeroMQ socket, so it costs the same whether the gateway is up, down,
   restarting or stalled.
+- ``emit()`` writes one byte to the I/O thread's wake-up pipe only when that
+  thread sleeps, which it does only after ``LINGER_S`` without events.
 - One daemon I/O thread per emitter owns an XPUB socket *connected* to the
   gateway's ingest (the gateway binds).  It sends queued events without
   blocking (XPUB drops at its high-water mark; the gateway sees the jump in
@@ -19,7 +21,8 @@ emitter closed; no ``pseq`` is consumed, so a drop here is never also an
 upstream gap).  ``invalid`` events are counted apart and raise only when
 ``strict``.
 
-Fork: a child process gets a fresh producer id, queue and thread on its first
+Fork: at ``fork()`` (``os.register_at_fork``) every live emitter in the child gets
+a fresh producer id, queue and lock, and starts its own thread on its first
 ``emit()``; it never touches the parent's socket.
 """
 
@@ -41,6 +44,12 @@ import zmq
 from emitter_sdk.wire import ENCODER, Entity, TimestampClock, WireEvent, is_valid_type
 
 DEFAULT_INGEST = "tcp://127.0.0.1:5556"
+#: After sending, the I/O thread keeps checking the queue every LINGER_TICK_S for
+#: LINGER_S before it sleeps on its wake-up pipe: a steady stream of events costs
+#: emit() no syscall (and each event at most LINGER_TICK_S of added latency); an
+#: event after a quiet spell wakes the thread at once.
+LINGER_S = 0.002
+LINGER_TICK_S = 0.0002
 ENV_INGEST = "EVENT_GATEWAY_INGEST"
 
 log = logging.getLogger("emitter_sdk")
@@ -111,8 +120,8 @@ class Emitter:
         self._clock = TimestampClock()
         self.producer = secrets.token_hex(4)
         self._pseq = 0
-        self._queue: deque[tuple[int, bytes]] = deque()
-        self._emitted = 0
+        #: Encoded events in ``pseq`` order (the lock makes numbering and appending one step).
+        self._queue: deque[bytes] = deque()
         self._dropped = 0
         self._invalid = 0
         self._sent = 0
@@ -138,21 +147,34 @@ class Emitter:
     ) -> bool:
         """Queue one event; True if queued, False if dropped or invalid.
 
-        Never blocks on I/O and never raises for transport trouble.
+        Never blocks on I/O and never raises for transport trouble.  The cost is
+        bounded and independent of the gateway: two dict look-ups (valid types and
+        entities are cached, up to ``_CACHE_MAX`` each), one msgpack encode and one
+        deque append under a lock held for about a microsecond; the I/O thread is
+        woken (one pipe write) only when it sleeps.  A ``dict`` payload is encoded
+        as is (under the lock, so later changes by the caller cannot reach the
+        event); any other mapping is copied first.
         """
-        if not is_valid_type(type):
+        ok = _TYPES.get(type)
+        if ok is None:
+            ok = _cache(_TYPES, type, isinstance(type, str) and is_valid_type(type))
+        if not ok:
             return self._refuse("type", f"invalid event type {type!r}")
         try:
-            ent = _entity(entity)
+            if entity is None:
+                ent = None
+            elif entity.__class__ is tuple:
+                ent = _ENTITIES.get(entity)
+                if ent is None:
+                    ent = _cache(_ENTITIES, entity, _entity(entity))
+            else:
+                ent = _entity(entity)
         except (TypeError, ValueError) as exc:
             return self._refuse("entity", str(exc))
-        body = dict(payload) if payload is not None else {}
-        if self._pid != os.getpid():
-            self._after_fork()
+        body = payload if payload.__class__ is dict else ({} if payload is None else dict(payload))
         error: Exception | None = None
         with self._lock:
             if self._closed or len(self._queue) >= self.max_queue:
-                self._emitted += 1
                 self._dropped += 1
                 return False
             pseq = self._pseq + 1
@@ -163,9 +185,8 @@ class Emitter:
             except (TypeError, ValueError, OverflowError) as exc:
                 error = exc
             else:
-                self._emitted += 1
                 self._pseq = pseq
-                self._queue.append((pseq, data))
+                self._queue.append(data)
         if error is not None:
             return self._refuse("payload", f"payload cannot be encoded: {error}")
         if self._thread is None:
@@ -183,7 +204,7 @@ class Emitter:
         with self._lock:
             return EmitterStats(
                 producer=self.producer,
-                emitted=self._emitted,
+                emitted=self._pseq + self._dropped,
                 queued=self._pseq,
                 dropped=self._dropped,
                 invalid=self._invalid,
@@ -277,11 +298,6 @@ class Emitter:
             raise InvalidEvent(reason)
         return False
 
-    def _after_fork(self) -> None:
-        with _fork_lock:
-            if self._pid != os.getpid():
-                self._reset()
-
     def _wake(self) -> None:
         try:
             os.write(self._wake_w, b"\0")
@@ -301,6 +317,10 @@ class Emitter:
         # has applied its subscription and re-sent the recent buffer, so re-sent
         # events always reach it before newer ones.
         sock.setsockopt(zmq.XPUB_MANUAL, 1)
+        # No pipe while disconnected: otherwise events sent during a gateway restart
+        # wait in the old pipe and reach the new gateway *before* the re-send, which
+        # it would then see as a jump (upstream gap) followed by duplicates.
+        sock.setsockopt(zmq.IMMEDIATE, 1)
         sock.setsockopt(zmq.SNDHWM, self.sndhwm)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.RECONNECT_IVL, 100)
@@ -322,6 +342,7 @@ class Emitter:
         poller.register(self._wake_r, zmq.POLLIN)
         recent: deque[tuple[float, bytes]] = deque()
         queue = self._queue
+        last_sent = 0.0
         try:
             while True:
                 events = dict(poller.poll(1000 if self._sleeping else 0))
@@ -335,16 +356,22 @@ class Emitter:
                 now = time.monotonic()
                 sent = 0
                 while queue:
-                    _pseq, data = queue.popleft()
+                    data = queue.popleft()
                     sock.send(data, zmq.NOBLOCK)
                     recent.append((now, data))
                     sent += 1
                 if sent:
+                    last_sent = now
                     with self._lock:
                         self._sent += sent
                     _trim(recent, self.resend_events, now - self.resend_seconds)
                 if self._stop and not queue:
                     return
+                if not queue and now - last_sent < LINGER_S:
+                    # Busy lately: look at the queue again shortly instead of sleeping,
+                    # so emit() need not pay a pipe write to wake this thread.
+                    time.sleep(LINGER_TICK_S)
+                    continue
                 self._sleeping = True
                 if queue or self._stop:
                     self._sleeping = False
@@ -396,12 +423,21 @@ def _entity(entity: EntityArg) -> Entity | None:
     return Entity(kind, ident)
 
 
-_fork_lock = threading.Lock()
+#: Bound of each validation cache; a full cache is emptied and refilled by what comes next.
+_CACHE_MAX = 4096
+_TYPES: dict[str, bool] = {}
+_ENTITIES: dict[tuple[str, str], Entity] = {}
+
+
+def _cache(cache: dict[Any, Any], key: Any, value: Any) -> Any:
+    """Remember ``value`` for ``key`` (emptying a full cache first); returns ``value``."""
+    if len(cache) >= _CACHE_MAX:
+        cache.clear()
+    cache[key] = value
+    return value
 
 
 def _reinit_after_fork() -> None:
-    global _fork_lock
-    _fork_lock = threading.Lock()
     for emitter in list(_live_emitters):
         emitter._reset()  # noqa: SLF001 - fork hook owned by this module
 

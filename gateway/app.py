@@ -5,6 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.endpoints import handle_healthz, handle_status
+from gateway.metrics import metrics_handler
+from gateway.page import asset_handler
+from gateway.sse import SSE_CLIENTS, SseClients, handle_sse
 from gateway.state import STATE, GatewayState
 from gateway.ws import handle_ws
 
@@ -13,6 +16,12 @@ def build_app(state: GatewayState) -> web.Application:
     app = web.Application()
     app[STATE] = state
     app.router.add_get("/ws/events", handle_ws)
+    app[SSE_CLIENTS] = SseClients(state)
+    app.router.add_get("/sse/events", handle_sse, allow_head=False)  # a stream has no HEAD
+    app.router.add_get("/", asset_handler("index.html"))
+    for name in ("client.js", "monitor.js", "monitor.css"):
+        app.router.add_get(f"/{name}", asset_handler(name))
     app.router.add_get("/status", handle_status)
     app.router.add_get("/healthz", handle_healthz)
+    app.router.add_get("/metrics", metrics_handler(state))
     return app

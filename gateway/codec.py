@@ -63,10 +63,11 @@ def decode_ingest(frames: list[bytes], max_bytes: int) -> WireEvent | str:
         event = DECODER.decode(data)
     except (msgspec.DecodeError, ValueError, TypeError, RecursionError):
         return "decode"
-    if not is_valid_type(event.type):
-        if event.type.startswith("gateway.") or event.type == "pong":
-            return "reserved"
-        return "type"
+    verdict = _TYPE_VERDICTS.get(event.type)
+    if verdict is None:
+        verdict = _judge_type(event.type)
+    if verdict:
+        return verdict
     ent = event.entity
     if ent is not None and (not ent.kind or not ent.id or len(ent.kind) > MAX_ID_LEN or len(ent.id) > MAX_ID_LEN):
         return "entity"
@@ -75,6 +76,24 @@ def decode_ingest(frames: list[bytes], max_bytes: int) -> WireEvent | str:
     if len(event.ts) > 40 or len(event.source) > MAX_ID_LEN:
         return "ts"
     return event
+
+
+#: type → "" (valid) or its rejection reason; bounded, emptied when full.
+_TYPE_VERDICTS: dict[str, str] = {}
+_TYPE_VERDICTS_MAX = 4096
+
+
+def _judge_type(event_type: str) -> str:
+    if is_valid_type(event_type):
+        verdict = ""
+    elif event_type.startswith("gateway.") or event_type == "pong":
+        verdict = "reserved"
+    else:
+        verdict = "type"
+    if len(_TYPE_VERDICTS) >= _TYPE_VERDICTS_MAX:
+        _TYPE_VERDICTS.clear()
+    _TYPE_VERDICTS[event_type] = verdict
+    return verdict
 
 
 def encode_event(event: WireEvent, seq: int) -> bytes:

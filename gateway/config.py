@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import msgspec
+
+from gateway.auth import CredentialsError, load_credentials
+from gateway.curve import CurveKeyError, load_client_keys, load_server_keypair
 
 ENV_PREFIX = "EVENT_GATEWAY_"
 
@@ -55,6 +59,8 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     max_filters: Positive = 32
     ping_interval: Seconds = 20.0
     handshake_timeout: Seconds = 10.0
+    close_timeout: Seconds = 2.0
+    tcp_keepalive: Seconds = 60.0
     sse_heartbeat: Seconds = 15.0
     # who may connect
     auth: Literal["none", "token", "jwt"] = "none"
@@ -62,8 +68,13 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     jwt_key_file: str | None = None
     allow_origin: list[str] = []
     insecure: bool = False
+    # who may publish (ingest CURVE; both or neither)
+    curve_key_file: str | None = None
+    curve_clients_dir: str | None = None
     # operations
     shutdown_grace: Seconds = 5.0
+    ring_horizon: Seconds = 60.0  # gatewayctl status: degraded when the ring turns over faster
+    loop_lag_limit: Seconds = 0.5  # gatewayctl status: degraded when recent event-loop lag exceeds it
 
     @property
     def host(self) -> str:
@@ -174,8 +185,30 @@ def _check(config: Config, source: Mapping[str, str]) -> None:
         path = getattr(config, field)
         if path and not os.access(path, os.R_OK):
             raise _fail(field, source, f"cannot read {path}")
+    _check_keys(config, source)
     if config.state_dir and os.path.exists(config.state_dir) and not os.path.isdir(config.state_dir):
         raise _fail("state_dir", source, f"{config.state_dir} is not a directory")
+
+
+def _check_keys(config: Config, source: Mapping[str, str]) -> None:
+    """Origins, tokens, JWT and CURVE keys are parsed here so a bad one stops startup (and a SIGHUP reload)."""
+    for origin in config.allow_origin:
+        if origin != "null" and not re.fullmatch(r"[a-z][a-z0-9+.-]*://[^/\s]+/?", origin.lower()):
+            raise _fail("allow_origin", source, f"expected scheme://host[:port] or null, got {origin[:80]!r}")
+    ingest_host = config.ingest.removeprefix("tcp://").rpartition(":")[0].strip("[]")
+    plain_tcp = config.ingest.startswith("tcp://") and not config.curve_key_file
+    if plain_tcp and not config.insecure and not is_loopback(ingest_host):
+        raise _fail("ingest", source, f"plain tcp ingest on {ingest_host}, beyond loopback: use CURVE or ipc")
+    if bool(config.curve_key_file) != bool(config.curve_clients_dir):
+        missing = "curve_clients_dir" if config.curve_key_file else "curve_key_file"
+        raise _fail(missing, source, "--curve-key-file and --curve-clients-dir go together")
+    try:
+        load_credentials(config)
+        if config.curve_key_file and config.curve_clients_dir:
+            load_server_keypair(config.curve_key_file)
+            load_client_keys(config.curve_clients_dir)
+    except (CredentialsError, CurveKeyError) as exc:
+        raise _fail(exc.field, source, str(exc)) from None
 
 
 def is_loopback(host: str) -> bool:

@@ -1,8 +1,8 @@
 """``gatewayctl``: ask a running gateway how it is, watch and publish events.
 
-Exit codes: ``status`` 0 healthy, 1 degraded, 2 unreachable; ``check`` 0/1;
-others 0 on success, 1 on failure.  Every command takes ``--url``; those that
-publish take ``--ingest``.
+Exit codes: ``status`` 0 healthy, 1 degraded, 2 unreachable (with ``--watch``:
+those of the last refresh); ``check`` 0/1; others 0 on success, 1 on failure.
+Every command takes ``--url``; those that publish take ``--ingest``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from emitter_sdk import Emitter
 
 DEFAULT_URL = "http://127.0.0.1:8765"
 DEFAULT_INGEST = "tcp://127.0.0.1:5556"
+#: Upstream loss this recent makes the gateway degraded (slow-client drops: the gateway's own window).
 UPSTREAM_GAP_WINDOW = 60.0
 
 #: (type, entity, payload) of an event gatewayctl publishes.
@@ -57,52 +58,96 @@ async def fetch_status(url: str, timeout: float = 3.0) -> dict[str, Any]:
 
 
 def degraded_reasons(status: dict[str, Any], now: float | None = None) -> list[str]:
-    """Why a reachable gateway is not healthy; empty when it is."""
+    """Why a reachable gateway is not healthy; empty when it is.
+
+    Degraded: not serving; upstream loss in the last minute; clients dropped for
+    slowness within the gateway's sampling window (a minute); the ring turning
+    over faster than ``ring_horizon`` (clients away that long cannot resume);
+    recent event-loop lag above ``loop_lag_limit``; the state log disabled by a write error.
+    """
     now = time.time() if now is None else now
     reasons = []
     if not status.get("healthy", False):
         reasons.append("not serving (ingest unbound or shutting down)")
     last_gap = (status.get("upstream_gaps") or {}).get("last_at")
     if last_gap and now - last_gap < UPSTREAM_GAP_WINDOW:
-        reasons.append(f"upstream loss {now - last_gap:.0f}s ago")
+        reasons.append(f"upstream loss {now - last_gap:.0f}s ago ({status['upstream_gaps']['missed']} events missed)")
+    health = status.get("health") or {}
+    disconnects = health.get("slow_client_disconnects_window", 0)
+    skipped = health.get("slow_client_skipped_window", 0)
+    if disconnects or skipped:
+        window = max(health.get("window_s", 0.0), 1.0)
+        reasons.append(f"slow clients: {disconnects} disconnected, {skipped} events skipped in the last {window:.0f}s")
+    turnover, horizon = health.get("ring_turnover_s"), health.get("ring_horizon_s")
+    if turnover is not None and horizon and turnover < horizon:
+        reasons.append(f"ring turns over every {turnover:.0f}s, under the {horizon:.0f}s resume horizon")
+    if (status.get("state") or {}).get("failed"):
+        reasons.append("state log disabled by a write error (restarts will not resume)")
+    lag, limit = health.get("loop_lag_recent_max_s", 0.0), health.get("loop_lag_limit_s")
+    if limit and lag > limit:
+        reasons.append(f"event loop lag {lag * 1000:.0f} ms (limit {limit * 1000:.0f} ms)")
     return reasons
 
 
 def render_status(status: dict[str, Any], reasons: list[str]) -> str:
     ring, events, clients = status["ring"], status["events"], status["clients"]
+    health = status.get("health") or {}
     state = "healthy" if not reasons else "DEGRADED: " + "; ".join(reasons)
     by_transport = ", ".join(f"{k} {v}" for k, v in sorted(clients["by_transport"].items())) or "none"
+    turnover = health.get("ring_turnover_s")
     lines = [
         f"event-gateway {status['version']}  {state}",
         f"  uptime     {status['uptime_s']:.0f}s   ingest {status['ingest']['endpoint']}",
-        f"  epoch      {status['epoch']}   seq {status['seq']}",
-        f"  ring       {ring['fill']}/{ring['size']}  oldest {ring['oldest']}",
+        f"  epoch      {status['epoch']}   seq {status['seq']}   {health.get('events_per_s', 0.0):.1f} events/s",
+        f"  ring       {ring['fill']}/{ring['size']}  oldest {ring['oldest']}"
+        f"  turnover {'-' if turnover is None else f'{turnover:.0f}s'}",
         f"  events     accepted {events['accepted']}  rejected {events['rejected']}  duplicate {events['duplicate']}",
         f"  upstream   gaps {status['upstream_gaps']['count']}  missed {status['upstream_gaps']['missed']}",
         f"  producers  {status['producers']['count']}",
         f"  clients    {clients['count']} ({by_transport})  lagging {clients['lagging']}",
         f"  delivered  {status['deliveries']}  dropped {sum(status['drops'].values())}"
         f"  slow disconnects {status['slow_client_disconnects']}",
+        f"  loop lag   {health.get('loop_lag_s', 0.0) * 1000:.1f} ms"
+        f"  (recent max {health.get('loop_lag_recent_max_s', 0.0) * 1000:.1f} ms)",
     ]
     return "\n".join(lines)
 
 
-@main.command()
-@url_option
-@click.option("--json", "as_json", is_flag=True, help="print the raw /status JSON")
-def status(url: str, as_json: bool) -> None:
-    """Health summary; exit 0 healthy, 1 degraded, 2 unreachable."""
+def status_once(url: str, as_json: bool) -> int:
+    """Fetch and print one status; returns the exit code."""
     try:
         data = asyncio.run(fetch_status(url))
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         click.echo(f"gatewayctl: gateway unreachable at {url}: {exc or type(exc).__name__}", err=True)
-        sys.exit(2)
+        return 2
     reasons = degraded_reasons(data)
     if as_json:
         click.echo(json.dumps({**data, "degraded_reasons": reasons}, indent=2))
     else:
         click.echo(render_status(data, reasons))
-    sys.exit(1 if reasons else 0)
+    return 1 if reasons else 0
+
+
+@main.command()
+@url_option
+@click.option("--json", "as_json", is_flag=True, help="print the raw /status JSON")
+@click.option("--watch", is_flag=True, help="refresh until interrupted (Ctrl-C)")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True, help="seconds, --watch")
+def status(url: str, as_json: bool, watch: bool, interval: float) -> None:
+    """Health summary; exit 0 healthy, 1 degraded, 2 unreachable."""
+    if not watch:
+        sys.exit(status_once(url, as_json))
+    code = 2
+    try:
+        while True:
+            if sys.stdout.isatty():
+                click.clear()
+            code = status_once(url, as_json)
+            click.echo(f"-- {time.strftime('%H:%M:%S')}, every {interval:g}s, Ctrl-C to stop\n")
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
+    sys.exit(code)
 
 
 # -- tail ---------------------------------------------------------------------------------

@@ -4,11 +4,14 @@ Startup binds ingest first, then HTTP; either failing is one line on stderr
 and exit 1 (nothing is left bound).  Shutdown (SIGTERM/SIGINT): stop ingest,
 send every client close 1001 after what it already has, wait for them up to
 half the grace period, then stop HTTP and exit 0 within ``shutdown_grace``.
+Under systemd (``gateway.notify``): READY=1 once both are bound, STATUS= and
+WATCHDOG=1 from the loop, RELOADING=1/READY=1 around SIGHUP, STOPPING=1.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import secrets
 import signal
 import sys
@@ -17,13 +20,16 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from gateway import __version__, logs
+from gateway import __version__, health, logs, notify
 from gateway.app import build_app
 from gateway.config import Config, ConfigError
+from gateway.curve import CurveServer
 from gateway.fanout import Hub
 from gateway.ingest import Ingest, IngestBindError
 from gateway.ring import Ring
+from gateway.sequencer import ProducerTracker
 from gateway.state import GatewayState
+from gateway.store import StateDirError, open_state
 from gateway.stream import Stream
 
 log = logs.get("gateway.daemon")
@@ -54,27 +60,54 @@ def build_state(config: Config) -> GatewayState:
         queue_events=config.client_queue_events,
         queue_bytes=config.client_queue_bytes,
     )
+    tracker = ProducerTracker()
+    store = None
+    if config.state_dir:  # restores the epoch, the ring and producer positions
+        store = open_state(
+            config.state_dir,
+            ring,
+            tracker,
+            fsync_interval=config.fsync_interval,
+            coalesce_types=frozenset(config.coalesce_types),
+        )
     stream = Stream(
         ring,
         hub,
-        epoch=secrets.token_hex(4),
+        epoch=store.epoch if store is not None else secrets.token_hex(4),
         max_event_bytes=config.max_event_bytes,
         types_whitelist=config.types_whitelist,
         coalesce_types=config.coalesce_types,
+        tracker=tracker,
+        sink=store,
     )
-    ingest = Ingest(config.ingest, stream, max_event_bytes=config.max_event_bytes)
-    return GatewayState(config=config, stream=stream, hub=hub, ingest=ingest)
+    curve = None
+    if config.curve_key_file and config.curve_clients_dir:
+        curve = CurveServer(config.curve_key_file, config.curve_clients_dir)
+    ingest = Ingest(config.ingest, stream, max_event_bytes=config.max_event_bytes, curve=curve)
+    return GatewayState(config=config, stream=stream, hub=hub, ingest=ingest, store=store)
 
 
 async def serve(config: Config, reread: Callable[[], Config] | None = None) -> int:
     loop = asyncio.get_running_loop()
-    state = build_state(config)
+    try:
+        state = build_state(config)
+    except StateDirError as exc:
+        print(f"gatewayd: {exc}", file=sys.stderr)
+        return 1
     try:
         state.ingest.bind()
     except IngestBindError as exc:
         print(f"gatewayd: {exc}", file=sys.stderr)
         return 1
-    runner = web.AppRunner(build_app(state), handle_signals=False, access_log=None, shutdown_timeout=1.0)
+    # keepalive_timeout: a connection that has not sent a complete request within
+    # handshake_timeout (at the start, or idle between HTTP requests) is closed.
+    runner = web.AppRunner(
+        build_app(state),
+        handle_signals=False,
+        access_log=None,
+        shutdown_timeout=1.0,
+        keepalive_timeout=config.handshake_timeout,
+    )
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
     try:
@@ -84,13 +117,24 @@ async def serve(config: Config, reread: Callable[[], Config] | None = None) -> i
         state.ingest.close()
         await runner.cleanup()
         return 1
+    # Startup objects leave the collector's view and the young generation is collected
+    # every 50,000 allocations instead of 700: the data path allocates a few short-lived,
+    # acyclic objects per event, so this costs no memory and ~20 % less ingest CPU
+    # (docs/benchmarks.md).
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
     state.ingest.start(loop)
+    if state.store is not None:
+        state.store.start(loop)
     state.serving = True
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     state.reloaders.append(lambda new: logs.configure(new.log_format, new.log_level))
-    loop.add_signal_handler(signal.SIGHUP, reload, state, reread)
+    notifier = notify.Notifier.from_environ()
+    loop.add_signal_handler(signal.SIGHUP, notifier.reloading, lambda: reload(state, reread))
+    health.install_test_hooks(loop)
+    background = [loop.create_task(health.monitor(state)), *notify.supervise(notifier, state)]
     log.info(
         "gateway.started",
         version=__version__,
@@ -99,8 +143,13 @@ async def serve(config: Config, reread: Callable[[], Config] | None = None) -> i
         epoch=state.stream.epoch,
         ring_size=config.ring_size,
     )
+    notifier.send("READY=1", f"STATUS={notify.status_line(state)}")
     await stop.wait()
+    notifier.send("STOPPING=1", f"STATUS=stopping: closing {len(state.hub.subscribers)} clients")
     await shutdown(state, runner)
+    for task in background:
+        task.cancel()
+    notifier.close()
     return 0
 
 
@@ -125,11 +174,15 @@ async def shutdown(state: GatewayState, runner: web.AppRunner) -> None:
     state.shutting_down = True
     log.info("gateway.stopping", clients=len(state.hub.subscribers))
     state.ingest.close()
-    for sub in list(state.hub.subscribers):
+    if state.store is not None:
+        state.store.close()  # nothing more is appended once ingest is closed
+    clients = list(state.hub.subscribers)
+    for sub in clients:
         state.hub.remove(sub)
         sub.kick(1001, "gateway shutting down")
+    # Give clients half the grace period to receive what they were sent and the close frame.
     deadline = started + grace / 2
-    while time.monotonic() < deadline and any(not s.transport.is_closing() for s in state.hub.subscribers):
+    while time.monotonic() < deadline and any(s.transport.get_write_buffer_size() for s in clients):
         await asyncio.sleep(0.02)
     try:
         await asyncio.wait_for(runner.cleanup(), timeout=max(0.1, grace - (time.monotonic() - started) - 0.5))

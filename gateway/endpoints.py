@@ -22,6 +22,7 @@ def status_snapshot(state: GatewayState) -> dict[str, Any]:
         "epoch": stream.epoch,
         "seq": ring.head,
         "ring": ring.statistics(),
+        "state": state.store.statistics() if state.store is not None else {"dir": None},
         "events": {
             "accepted": stream.accepted,
             "rejected": sum(stream.rejected.values()),
@@ -39,11 +40,19 @@ def status_snapshot(state: GatewayState) -> dict[str, Any]:
             "by_transport": hub.count_by_kind(),
             "lagging": len(hub.lagging),
             "refused": dict(state.ws_refused),
+            "closed_by_limit": dict(state.limit_closes),
+            "addresses": len(hub.per_peer),
         },
         "deliveries": hub.deliveries,
         "drops": dict(hub.drops),
         "slow_client_disconnects": hub.slow_disconnects,
+        "auth": state.auth.statistics(),
         "internal_errors": state.ingest.internal_errors,
+        "health": {
+            **state.health.snapshot(ring.capacity),
+            "ring_horizon_s": state.config.ring_horizon,
+            "loop_lag_limit_s": state.config.loop_lag_limit,
+        },
     }
 
 

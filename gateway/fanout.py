@@ -18,7 +18,8 @@ that bound the slow-client policy applies:
 
 - ``disconnect``: close 1013; the client resumes from the ring;
 - ``drop-oldest``: skip to half the bound behind the head and send
-  ``gateway.gap`` reason ``slow_client`` for the skipped range;
+  ``gateway.gap`` reason ``slow_client`` for the skipped range (upstream gaps
+  carried by skipped events are still sent);
 - ``coalesce``: while over the bound, skip events superseded by a newer event
   with the same ``(type, entity)`` for the configured state-like types (each
   skipped run reported as a ``slow_client`` gap); if even that cannot keep the
@@ -79,8 +80,12 @@ class Subscriber:
 
     def send_control(self, message: dict[str, Any]) -> None:
         """Write one control message now, in order with the events already written."""
+        self.send_control_json(encode_control(message))
+
+    def send_control_json(self, json: bytes) -> None:
+        """Like :meth:`send_control`, for a message already encoded."""
         if not self.closed and not self.transport.is_closing():
-            self.write(self.control_bytes(encode_control(message)))
+            self.write(self.control_bytes(json))
 
     def buffered(self) -> int:
         return int(self.transport.get_write_buffer_size())
@@ -106,6 +111,8 @@ class Hub:
         self.high_water = high_water
         self.low_water = low_water
         self.subscribers: dict[Subscriber, None] = {}
+        #: Subscribers per remote address (``--max-clients-per-ip``); no zero entries.
+        self.per_peer: dict[str, int] = {}
         self.lagging: dict[Subscriber, None] = {}
         self.deliveries = 0
         self.drops: dict[str, int] = {"drop-oldest": 0, "coalesce": 0, "disconnect": 0}
@@ -118,14 +125,23 @@ class Hub:
         """Register ``sub`` with its cursor at ``start``; it catches up from the ring."""
         sub.cursor = start
         sub.caught_up = start >= self.ring.head
+        if sub not in self.subscribers:
+            self.per_peer[sub.peer] = self.per_peer.get(sub.peer, 0) + 1
         self.subscribers[sub] = None
         if start < self.ring.head:
             self._set_lagging(sub)
             self.pump(sub)
 
     def remove(self, sub: Subscriber) -> None:
+        """Forget ``sub``; idempotent."""
         sub.closed = True
-        self.subscribers.pop(sub, None)
+        if sub in self.subscribers:
+            del self.subscribers[sub]
+            left = self.per_peer[sub.peer] - 1
+            if left:
+                self.per_peer[sub.peer] = left
+            else:
+                del self.per_peer[sub.peer]
         self.lagging.pop(sub, None)
 
     def count_by_kind(self) -> dict[str, int]:
@@ -137,13 +153,21 @@ class Hub:
     # -- the hot path --------------------------------------------------------------------
 
     def broadcast(self, entries: list[Entry]) -> None:
-        """Deliver a batch just appended to the ring to every live client.  Never awaits."""
+        """Deliver a batch just appended to the ring to every live client.  Never awaits.
+
+        The batch is rendered once per distinct ``cache_key`` (transport kind and
+        filter) into one byte string holding all its frames, written with one
+        ``write`` per client: a burst of events that arrived while the loop was
+        busy costs one syscall per client, a lone event costs no added latency.
+        Per client, the loop only checks its cursor and socket buffer.
+        """
         if not entries:
             return
         before = entries[0].seq - 1
         last = entries[-1].seq
         cache: dict[tuple[object, ...], tuple[bytes, int]] = {}
         high = self.high_water
+        delivered = 0
         for sub in self.subscribers:
             if sub.lagging or sub.cursor != before:
                 continue
@@ -153,15 +177,17 @@ class Hub:
             if transport.get_write_buffer_size() > high:
                 self._set_lagging(sub)
                 continue
-            cached = cache.get(sub.cache_key)
+            key = sub.cache_key
+            cached = cache.get(key)
             if cached is None:
-                cached = cache[sub.cache_key] = self._render(sub, entries)
+                cached = cache[key] = self._render(sub, entries)
             data, count = cached
             if data:
                 sub.write(data)
             sub.cursor = last
             sub.delivered += count
-            self.deliveries += count
+            delivered += count
+        self.deliveries += delivered
         if self.lagging:
             for sub in list(self.lagging):
                 self._enforce_bound(sub)
@@ -201,7 +227,8 @@ class Hub:
         lag = head - sub.cursor
         oldest = ring.oldest or head + 1
         evicted = sub.cursor + 1 < oldest
-        over = sub.caught_up and (lag > self.queue_events or ring.bytes_between(sub.cursor, head) > self.queue_bytes)
+        lag_bytes = ring.bytes_between(sub.cursor, head) if sub.caught_up else 0
+        over = sub.caught_up and (lag > self.queue_events or lag_bytes > self.queue_bytes)
         if not (over or evicted):
             return
         if self.policy == "disconnect":
@@ -210,7 +237,12 @@ class Hub:
             self.remove(sub)
             sub.kick(1013, "too slow to keep up")
             return
-        if self.policy == "coalesce" and not evicted and lag <= 2 * self.queue_events:
+        if (
+            self.policy == "coalesce"
+            and not evicted
+            and lag <= 2 * self.queue_events
+            and lag_bytes <= 2 * self.queue_bytes
+        ):
             sub.coalescing = True
             return
         target = max(sub.cursor, head - self.queue_events // 2, oldest - 1)
@@ -219,9 +251,17 @@ class Hub:
         self._skip(sub, target, "drop-oldest")
 
     def _skip(self, sub: Subscriber, upto: int, policy: str) -> None:
+        """Move ``sub`` past ``cursor+1 .. upto`` and say so with one ``slow_client`` gap.
+
+        Upstream gaps carried by skipped entries still held are forwarded, so the
+        client's accounting of upstream losses stays whole.
+        """
         if upto <= sub.cursor:
             return
         sub.send_control({"type": "gateway.gap", "reason": "slow_client", "from": sub.cursor + 1, "to": upto})
+        for e in self.ring.after(sub.cursor, upto - sub.cursor):
+            if e.upstream_gap:
+                sub.send_control_json(e.upstream_gap)
         missed = upto - sub.cursor
         sub.dropped += missed
         self.drops[policy] += missed
@@ -268,6 +308,8 @@ class Hub:
             if ring.is_superseded(e):
                 run_from = run_from or e.seq
                 skipped += 1
+                if e.upstream_gap:  # the upstream loss is reported even when its event is not
+                    parts.append(sub.control_bytes(e.upstream_gap))
                 continue
             if run_from:
                 parts.append(self._gap_bytes(sub, run_from, e.seq - 1))

@@ -92,14 +92,15 @@ class Ring:
 
     def append(self, entry: Entry) -> Entry | None:
         """Add the next entry; returns the evicted one, if any."""
-        if len(self) == 0:
+        size = len(self)
+        if size == 0:
             self._first = entry.seq
         elif entry.seq != self.head + 1:
             raise ValueError(f"ring expects seq {self.head + 1}, got {entry.seq}")
         cap = self.capacity
         slot = entry.seq % cap
-        evicted = self._slots[slot] if len(self) == cap else None
-        prev = self._slots[(entry.seq - 1) % cap] if len(self) else None
+        evicted = self._slots[slot] if size == cap else None
+        prev = self._slots[(entry.seq - 1) % cap] if size else None
         entry.cum_bytes = (prev.cum_bytes if prev is not None else 0) + len(entry.frame)
         self._slots[slot] = entry
         self.head = entry.seq

@@ -61,13 +61,23 @@ class ProducerTracker:
         return missed
 
     def restore(self, producer: str, last_pseq: int, last_seen: float) -> None:
-        """Set a producer's position (from the state log at start)."""
+        """Raise a producer's position to ``last_pseq`` (from the state log at start).
+
+        Never lowers it, so restoring the same history twice or out of order is harmless.
+        """
         state = self._producers.get(producer)
-        if state is None or state.last_pseq < last_pseq:
+        if state is None:
             self._producers[producer] = ProducerState(last_pseq=last_pseq, last_seen=last_seen)
-            self._producers.move_to_end(producer)
             if len(self._producers) > self.max_producers:
                 self._producers.popitem(last=False)
+            return
+        self._producers.move_to_end(producer)
+        state.last_pseq = max(state.last_pseq, last_pseq)
+        state.last_seen = max(state.last_seen, last_seen)
+
+    def positions(self) -> list[tuple[str, int, float]]:
+        """Every tracked ``(producer, last pseq, last seen)``, least recently seen first (for the state log)."""
+        return [(producer, st.last_pseq, st.last_seen) for producer, st in self._producers.items()]
 
     def get(self, producer: str) -> ProducerState | None:
         return self._producers.get(producer)

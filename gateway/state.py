@@ -8,9 +8,12 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from gateway.auth import Authenticator
 from gateway.config import Config
 from gateway.fanout import Hub
+from gateway.health import Health
 from gateway.ingest import Ingest
+from gateway.store import StateLog
 from gateway.stream import Stream
 
 
@@ -24,10 +27,28 @@ class GatewayState:
     started_monotonic: float = field(default_factory=time.monotonic)
     serving: bool = False
     shutting_down: bool = False
-    ws_refused: dict[str, int] = field(default_factory=lambda: {"max_clients": 0, "bad_request": 0})
+    ws_refused: dict[str, int] = field(
+        default_factory=lambda: {"max_clients": 0, "max_clients_per_ip": 0, "bad_request": 0}
+    )
+    #: Clients the gateway closed for breaking a limit or going silent (``gateway.limits``).
+    limit_closes: dict[str, int] = field(
+        default_factory=lambda: {"rate_limited": 0, "frame_too_big": 0, "dead_peer": 0}
+    )
     client_errors: int = 0
     #: Called with the re-read Config on SIGHUP (tokens, keys, log level …).
     reloaders: list[Callable[[Config], None]] = field(default_factory=list)
+    #: Loop lag and recent rates, sampled by ``health.monitor`` (``/status``, ``/metrics``, STATUS=).
+    health: Health = field(default_factory=Health)
+    #: The state log (``--state-dir``), or None when each start is a new epoch.
+    store: StateLog | None = None
+    #: Who may subscribe (``gateway.auth``); re-reads its tokens and keys on SIGHUP.
+    auth: Authenticator = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.auth = Authenticator(self.config, self.hub)
+        self.reloaders.append(self.auth.reload)
+        if self.ingest.curve is not None:
+            self.reloaders.append(self.ingest.curve.reload)
 
 
 STATE: web.AppKey[GatewayState] = web.AppKey("state", GatewayState)

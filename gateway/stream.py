@@ -17,6 +17,7 @@ from typing import Protocol
 from emitter_sdk.wire import WireEvent
 from gateway.codec import REJECT_REASONS, decode_ingest, encode_control, encode_event, ws_frame
 from gateway.fanout import Hub
+from gateway.health import LatencyHistogram
 from gateway.ring import Entry, Ring
 from gateway.sequencer import ProducerTracker
 
@@ -56,6 +57,8 @@ class Stream:
         self.upstream_missed = 0
         self.last_upstream_gap_at = 0.0
         self.rejected: dict[str, int] = dict.fromkeys(REJECT_REASONS, 0)
+        #: Seconds from a batch's arrival to the end of its fan-out writes, one sample per batch.
+        self.write_latency = LatencyHistogram()
         self._allowed_cache: dict[str, bool] = {}
 
     @property
@@ -65,22 +68,28 @@ class Stream:
     def ingest(self, messages: list[list[bytes]]) -> list[str]:
         """Process a batch of raw ingest messages; returns the rejection reasons seen."""
         now = time.time()
+        received = time.perf_counter()
         entries: list[Entry] = []
         reasons: list[str] = []
+        max_bytes, whitelist, admit = self.max_event_bytes, self.types_whitelist, self._admit
+        seq = self.ring.head + 1
         for frames in messages:
-            event = decode_ingest(frames, self.max_event_bytes)
+            event = decode_ingest(frames, max_bytes)
             if isinstance(event, str):
                 self.rejected[event] += 1
                 reasons.append(event)
                 continue
-            if self.types_whitelist and not self._allowed(event.type):
+            if whitelist and not self._allowed(event.type):
                 self.rejected["not_allowed"] += 1
                 reasons.append("not_allowed")
                 continue
-            entry = self._admit(event, now, self.ring.head + len(entries) + 1)
+            entry = admit(event, now, seq)
             if entry is not None:
                 entries.append(entry)
+                seq += 1
         self.commit(entries)
+        if entries:
+            self.write_latency.observe(time.perf_counter() - received)
         return reasons
 
     def commit(self, entries: list[Entry]) -> None:
@@ -127,10 +136,25 @@ class Stream:
 
 def make_entry(event: WireEvent, seq: int, upstream_gap: bytes, coalesce_types: frozenset[str]) -> Entry:
     """Encode one accepted event once, for every transport."""
-    json = encode_event(event, seq)
     ent = event.entity
     kind, eid = (None, None) if ent is None else (ent.kind, ent.id)
-    entry = Entry(seq, event.type, kind, eid, json, ws_frame(json), event.producer, event.pseq, upstream_gap)
-    if event.type in coalesce_types:
-        entry.coalesce_key = (event.type, kind, eid)
+    json = encode_event(event, seq)
+    return build_entry(seq, event.type, kind, eid, json, event.producer, event.pseq, upstream_gap, coalesce_types)
+
+
+def build_entry(
+    seq: int,
+    type_: str,
+    kind: str | None,
+    eid: str | None,
+    json: bytes,
+    producer: str,
+    pseq: int,
+    upstream_gap: bytes,
+    coalesce_types: frozenset[str],
+) -> Entry:
+    """An :class:`Entry` from its parts: new events and entries restored from the state log alike."""
+    entry = Entry(seq, type_, kind, eid, json, ws_frame(json), producer, pseq, upstream_gap)
+    if type_ in coalesce_types:
+        entry.coalesce_key = (type_, kind, eid)
     return entry

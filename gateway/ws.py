@@ -5,6 +5,13 @@ subscription (hello, resume gap, join the hub) in one synchronous step.  Everyth
 (events, gaps, pongs, errors, the close frame) goes through the same transport
 in order.  Inbound: ``{"type": "ping"}`` → ``pong``; anything else →
 ``gateway.error``.  Protocol pings (``heartbeat``) detect dead peers.
+
+Limits (``gateway.limits``): over ``max_clients`` / ``max_clients_per_ip`` → 503
+before the upgrade (1013 if a racing handshake got past that check); an inbound
+frame over ``max_frame_bytes`` → 1009; more inbound frames (data or control) than
+``client_msg_rate`` allows → ``gateway.error`` then 1008.  Every connection that
+ends, however it ends, is aborted if its socket is still open ``close_timeout``
+later, so a peer that never reads cannot hold a socket or its buffers.
 """
 
 from __future__ import annotations
@@ -15,13 +22,14 @@ import time
 from typing import Any
 
 import msgspec
-from aiohttp import WSMsgType, web
+from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 
 from gateway import logs
-from gateway.auth import authorize
+from gateway.auth import authorize, watch
 from gateway.codec import ws_frame
 from gateway.fanout import Subscriber
-from gateway.state import STATE
+from gateway.limits import check_admission, message_bucket, refuse_after_upgrade, set_keepalive
+from gateway.state import STATE, GatewayState
 from gateway.subscription import RequestError, parse_request, start_subscription
 
 log = logs.get("gateway.ws")
@@ -40,13 +48,13 @@ def close_frame(code: int, reason: str) -> bytes:
     return ws_frame(struct.pack("!H", code) + reason.encode()[:120], opcode=0x8)
 
 
-def kick_transport(transport: Any, code: int, reason: str) -> None:
-    """Write a close frame after whatever is buffered, close, and abort if it never drains."""
+def kick_transport(transport: Any, code: int, reason: str, timeout: float = CLOSE_TIMEOUT) -> None:
+    """Write a close frame after whatever is buffered, close, and abort if it has not drained in ``timeout`` s."""
     if transport is None or transport.is_closing():
         return
     transport.write(close_frame(code, reason))
     transport.close()
-    asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, transport.abort)
+    asyncio.get_running_loop().call_later(timeout, transport.abort)
 
 
 async def handle_ws(request: web.Request) -> web.StreamResponse:
@@ -57,31 +65,61 @@ async def handle_ws(request: web.Request) -> web.StreamResponse:
     except RequestError as exc:
         state.ws_refused["bad_request"] += 1
         raise web.HTTPBadRequest(text=f"{exc}\n") from None
-    flt = authorize(request, state, flt)
-    if len(state.hub.subscribers) >= config.max_clients:
-        state.ws_refused["max_clients"] += 1
-        raise web.HTTPServiceUnavailable(text="over capacity\n", headers={"Retry-After": "5"})
+    grant = authorize(request, state, flt)
+    flt = grant.filter
+    check_admission(request, state)
     ws = web.WebSocketResponse(
         heartbeat=config.ping_interval or None,
         max_msg_size=config.max_frame_bytes,
-        autoping=True,
+        autoping=False,  # protocol pings are answered below, after the rate limit
+        protocols=(grant.protocol,) if grant.protocol else (),
     )
-    await ws.prepare(request)
+    try:
+        await ws.prepare(request)
+    except ConnectionResetError:  # the peer vanished mid-handshake; aiohttp drops this unsent reply quietly
+        return web.Response(status=499, reason="Client Closed Request")
     transport = request.transport
     if transport is None:
         return ws
     peer = request.remote or "?"
-    sub = WsSubscriber(transport, flt, peer, lambda code, reason: kick_transport(transport, code, reason))
+    if refuse_after_upgrade(state, peer) is not None:
+        kick_transport(transport, 1013, "over capacity", config.close_timeout)
+        return ws
+    set_keepalive(transport, config.tcp_keepalive)
+    sub = WsSubscriber(
+        transport, flt, peer, lambda code, reason: kick_transport(transport, code, reason, config.close_timeout)
+    )
+    bucket = message_bucket(config, time.monotonic())
     start_subscription(state, sub, since, epoch)
-    log.info("client.connected", transport="ws", peer=peer, types=flt.types, entity=flt.entities, since=since)
+    release = watch(state, sub, grant)
+    log.info(
+        "client.connected",
+        transport="ws",
+        peer=peer,
+        credential=grant.scope.label,
+        types=flt.types,
+        entity=flt.entities,
+        since=since,
+    )
     try:
         async for msg in ws:
+            if not bucket.take(time.monotonic()):
+                _close_for_limit(state, sub, "rate_limited", 1008, "message rate exceeded")
+                break
             if msg.type == WSMsgType.TEXT:
                 _on_text(sub, msg.data)
             elif msg.type == WSMsgType.BINARY:
                 sub.send_control({"type": "gateway.error", "error": "binary frames are not accepted"})
+            elif msg.type == WSMsgType.PING:
+                if not transport.is_closing():
+                    transport.write(ws_frame(msg.data, opcode=0xA))
+            elif msg.type == WSMsgType.ERROR:
+                _count_error(state, sub, msg.data)
+                break
     finally:
         state.hub.remove(sub)
+        asyncio.get_running_loop().call_later(config.close_timeout, transport.abort)
+        release()
         log.info(
             "client.disconnected",
             transport="ws",
@@ -91,6 +129,27 @@ async def handle_ws(request: web.Request) -> web.StreamResponse:
             close_code=ws.close_code,
         )
     return ws
+
+
+def _close_for_limit(state: GatewayState, sub: Subscriber, limit: str, code: int, error: str) -> None:
+    """``gateway.error``, then the close frame; counted in ``clients.closed_by_limit``."""
+    state.limit_closes[limit] += 1
+    sub.send_control({"type": "gateway.error", "error": error})
+    state.hub.remove(sub)
+    sub.kick(code, error)
+    log.info("client.limit_closed", peer=sub.peer, limit=limit, code=code)
+
+
+def _count_error(state: GatewayState, sub: Subscriber, exc: BaseException) -> None:
+    """aiohttp ended the connection: a frame over ``max_frame_bytes`` (it sent 1009) or no pong (1006)."""
+    if isinstance(exc, WebSocketError) and exc.code == WSCloseCode.MESSAGE_TOO_BIG:
+        limit, code = "frame_too_big", 1009
+    elif isinstance(exc, TimeoutError):
+        limit, code = "dead_peer", 1006
+    else:
+        return
+    state.limit_closes[limit] += 1
+    log.info("client.limit_closed", peer=sub.peer, limit=limit, code=code)
 
 
 def _on_text(sub: Subscriber, data: str) -> None:

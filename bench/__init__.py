@@ -1,0 +1,1 @@
+"""The project's own benchmarks (`make bench`); not part of the test suite."""

@@ -1,0 +1,1 @@
+"""Drop-in adapter for the peer harness (``../shared/bench``); see docs/benchmarks.md."""

@@ -1,0 +1,432 @@
+"""``make bench``: the project's own benchmark suite, standalone, loopback only, ≤ 10 min.
+
+Each scenario starts a fresh ``gatewayd`` on free ports and measures it with the
+project's own tools: ``bench/client/load.js`` (N raw-socket WebSocket clients in one
+Node process) and ``bench/publisher.py`` (a Core process publishing through
+``emitter_sdk``).  Figures (targets from issue 8; Nchan's from ``docs/benchmarks.md``):
+
+- **fan-out**: N=100 and N=1000 clients, max rate (bounded backlog: the publisher
+  stays ≤ ``inflight`` events ahead of the slowest client) and fixed rate (1000 ev/s
+  × 100, 50 ev/s × 1000): deliveries/s, server CPU µs/delivery (utime+stime of the
+  gateway from ``/proc/<pid>/stat`` between "clients ready" and "client done"),
+  latency ``emit()`` → client receive p50/p99, sequence breaks and gaps (must be 0);
+- **ingest**: no clients, the SDK at max for 10 s, backlog bounded by the gateway's
+  ``accepted`` counter: accepted/s with zero upstream gaps; again with ``--state-dir``;
+- **Core cost**: ``emit()`` p50/p99.9 from ``bench/core_cost.py`` (gateway healthy, stalled);
+- **memory**: gateway RSS per idle WebSocket client with 10,000 clients.
+
+Prints one table and writes everything to ``bench/results/<UTC time>.json``.
+``--quick`` shortens every run (a smoke test of the suite, not a measurement).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+CLIENT = ROOT / "bench" / "client" / "load.js"
+RESULTS = ROOT / "bench" / "results"
+TICK = os.sysconf("SC_CLK_TCK")
+
+#: Nchan 1.3.6 on this machine, same kind of load (``../shared/bench``); see docs/benchmarks.md.
+NCHAN = {"cpu_us_100": 2.3, "cpu_us_1000": 2.6, "p99_ms_1000x100": 5.7, "p99_ms_50x1000": 14.0}
+
+FANOUT = (  # (clients, events/s; 0 = max)
+    (100, 0),
+    (1000, 0),
+    (100, 1000),
+    (1000, 50),
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_s(pid: int) -> float:
+    """utime + stime of a process (all its threads), in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def all_cpu() -> dict[int, float]:
+    out: dict[int, float] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                out[int(d)] = cpu_s(int(d))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+class Gateway:
+    """One ``gatewayd`` subprocess on free loopback ports."""
+
+    def __init__(self, workdir: Path, *args: str) -> None:
+        self.port = free_port()
+        self.ingest = f"tcp://127.0.0.1:{free_port()}"
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}/ws/events"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("EVENT_GATEWAY_")}
+        cmd = [str(BIN / "gatewayd"), "--listen", f"127.0.0.1:{self.port}", "--ingest", self.ingest]
+        cmd += ["--log-format", "json", "--log-level", "warning", *args]
+        self.log = (workdir / f"gatewayd-{self.port}.log").open("wb")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log, env=env)
+        deadline = time.monotonic() + 20
+        while not self.healthy():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"gatewayd did not become healthy: {cmd}")
+            time.sleep(0.05)
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.url + "/healthz", timeout=1) as resp:
+                return bool(resp.status == 200)
+        except OSError:
+            return False
+
+    def status(self) -> dict[str, Any]:
+        with urllib.request.urlopen(self.url + "/status", timeout=5) as resp:
+            data: dict[str, Any] = json.loads(resp.read())
+            return data
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+@contextlib.contextmanager
+def gateway(workdir: Path, *args: str) -> Iterator[Gateway]:
+    gw = Gateway(workdir, *args)
+    try:
+        yield gw
+    finally:
+        gw.stop()
+
+
+class LoadClient:
+    """The Node load client; JSON lines on its stdout."""
+
+    def __init__(self, url: str, n: int, progress: Path | None = None) -> None:
+        cmd = ["node", str(CLIENT), "--url", url, "--n", str(n)]
+        if progress is not None:
+            cmd += ["--progress", str(progress)]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def line(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        raw = self.proc.stdout.readline()
+        if not raw:
+            raise RuntimeError("load client exited")
+        data: dict[str, Any] = json.loads(raw)
+        return data
+
+    def send(self, text: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(text + "\n")
+        self.proc.stdin.flush()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+def publish(ingest: str, rate: float, duration: float, **flow: str | int) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "bench.publisher", "--ingest", ingest, "--rate", str(rate)]
+    cmd += ["--duration", str(duration)]
+    for key, value in flow.items():
+        cmd += [f"--{key}", str(value)]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=duration + 60)
+    try:
+        data: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        raise RuntimeError(f"publisher failed: {out.stdout} {out.stderr[-2000:]}") from None
+    if "error" in data:
+        raise RuntimeError(f"publisher: {data['error']}")
+    return data
+
+
+def profiler(pid: int, out: Path | None, duration: float) -> subprocess.Popen[bytes] | None:
+    """py-spy (if installed next to this Python) sampling ``pid`` into collapsed stacks."""
+    spy = BIN / "py-spy"
+    if out is None or not spy.exists():
+        return None
+    cmd = [str(spy), "record", "--pid", str(pid), "--rate", "250", "--nonblocking", "--format", "raw"]
+    cmd += ["--output", str(out), "--duration", str(int(duration) + 1)]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def run_fanout(workdir: Path, n: int, rate: float, duration: float, profile: Path | None = None) -> dict[str, Any]:
+    progress = workdir / f"progress-{n}-{rate}.bin"
+    progress.write_bytes(b"\0" * 8)
+    with gateway(workdir) as gw:
+        client = LoadClient(gw.ws_url, n, progress)
+        try:
+            ready = client.line()
+            if ready["opened"] != n:
+                raise RuntimeError(f"only {ready['opened']} of {n} clients connected")
+            time.sleep(0.5)
+            ours = {gw.proc.pid, client.proc.pid, os.getpid()}
+            cpu0, ccpu0, all0 = cpu_s(gw.proc.pid), cpu_s(client.proc.pid), all_cpu()
+            flow: dict[str, str | int] = {}
+            if not rate:
+                flow = {"progress": str(progress), "inflight": max(50, min(1000, 100_000 // n))}
+            spy = profiler(gw.proc.pid, profile and profile / f"fanout-n{n}-r{rate:g}.txt", duration)
+            pub = publish(gw.ingest, rate, duration, **flow)
+            if spy is not None:
+                spy.wait()
+            client.send(f"end {pub['queued']}")
+            res = client.line()
+            cpu1, ccpu1, all1 = cpu_s(gw.proc.pid), cpu_s(client.proc.pid), all_cpu()
+            status = gw.status()
+        finally:
+            client.close()
+    window = max(1e-9, (max(res["last_recv_us"], pub["start_us"]) - pub["start_us"]) / 1e6)
+    ours.add(-1)
+    other = sum(v - all0.get(p, 0.0) for p, v in all1.items() if p not in ours)
+    delivered = res["received"]
+    lat = res["lat_us"]
+    return {
+        "n": n,
+        "rate": rate,
+        "queued": pub["queued"],
+        "publisher_eps": pub["eps"],
+        "expected": pub["queued"] * n,
+        "received": delivered,
+        "seq_breaks": res["seq_breaks"],
+        "gap_messages": res["gap_messages"],
+        "upstream_gaps": status["upstream_gaps"]["count"],
+        "slow_disconnects": status["slow_client_disconnects"],
+        "deliveries_ps": delivered / window,
+        "window_s": window,
+        "server_cpu_s": cpu1 - cpu0,
+        "server_cpu_pct": 100 * (cpu1 - cpu0) / window,
+        "server_cpu_us_per_delivery": 1e6 * (cpu1 - cpu0) / max(1, delivered),
+        "client_cpu_pct": 100 * (ccpu1 - ccpu0) / window,
+        "publisher_cpu_s": pub["cpu_s"],
+        "other_cpu_pct": 100 * other / window,
+        "p50_ms": lat["p50"] / 1000 if lat["p50"] is not None else None,
+        "p99_ms": lat["p99"] / 1000 if lat["p99"] is not None else None,
+        "p999_ms": lat["p999"] / 1000 if lat["p999"] is not None else None,
+        "max_ms": lat["max"] / 1000,
+        "client_reason": res["reason"],
+    }
+
+
+def run_ingest(workdir: Path, duration: float, state_dir: Path | None, profile: Path | None = None) -> dict[str, Any]:
+    args = ("--state-dir", str(state_dir)) if state_dir is not None else ()
+    with gateway(workdir, *args) as gw:
+        cpu0 = cpu_s(gw.proc.pid)
+        spy = profiler(gw.proc.pid, profile and profile / f"ingest{'-state' if args else ''}.txt", duration)
+        pub = publish(gw.ingest, 0, duration, status=gw.url + "/status", inflight=50_000)
+        if spy is not None:
+            spy.wait()
+        deadline = time.monotonic() + 30
+        while gw.status()["events"]["accepted"] < pub["queued"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        status = gw.status()
+        cpu1 = cpu_s(gw.proc.pid)
+    accepted = status["events"]["accepted"]
+    return {
+        "state_dir": state_dir is not None,
+        "queued": pub["queued"],
+        "sdk_dropped": pub["dropped"],
+        "accepted": accepted,
+        "accepted_eps": accepted / pub["elapsed_s"],
+        "upstream_gaps": status["upstream_gaps"]["count"],
+        "upstream_missed": status["upstream_gaps"]["missed"],
+        "server_cpu_us_per_event": 1e6 * (cpu1 - cpu0) / max(1, accepted),
+        "publisher_cpu_s": pub["cpu_s"],
+    }
+
+
+def run_memory(workdir: Path, n: int) -> dict[str, Any]:
+    with gateway(workdir, "--max-clients", str(2 * n)) as gw:
+        # Warm the allocator and the code paths with a few clients first.
+        warm = LoadClient(gw.ws_url, 10)
+        warm.line()
+        warm.send("stop")
+        warm.line()
+        warm.close()
+        time.sleep(0.5)
+        base = rss_kib(gw.proc.pid)
+        client = LoadClient(gw.ws_url, n)
+        try:
+            ready = client.line()
+            time.sleep(2.0)
+            loaded = rss_kib(gw.proc.pid)
+            clients = gw.status()["clients"]["count"]
+            client.send("stop")
+            client.line()
+        finally:
+            client.close()
+    return {
+        "clients": clients,
+        "opened": ready["opened"],
+        "connect_s": ready["connect_ms"] / 1000,
+        "rss_base_mib": base / 1024,
+        "rss_loaded_mib": loaded / 1024,
+        "kib_per_client": (loaded - base) / max(1, clients),
+    }
+
+
+def run_core_cost(quick: bool) -> dict[str, Any]:
+    """``bench/core_cost.py``: ``emit()`` timed inside a Core process, gateway healthy → stalled → …"""
+    from bench import core_cost
+
+    result: dict[str, Any] = core_cost.main(["--phase-seconds", "2" if quick else "8"])
+    return result
+
+
+def fmt(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        if abs(value) >= 10_000:
+            return f"{value / 1000:.{digits}f}k"
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def table(results: dict[str, Any]) -> str:
+    rows = [("figure", "measured", "target", "verdict")]
+
+    def add(name: str, value: Any, target: str, ok: bool | None, digits: int = 1) -> None:
+        rows.append((name, fmt(value, digits), target, "–" if ok is None else ("met" if ok else "NOT met")))
+
+    for f in results.get("fanout", []):
+        tag = f"N={f['n']} " + ("max" if not f["rate"] else f"{f['rate']:g} ev/s")
+        lossless = f["received"] == f["expected"] and not f["seq_breaks"] and not f["gap_messages"]
+        add(f"{tag}: delivered/expected", f"{f['received']}/{f['expected']}", "all, in order", lossless)
+        if not f["rate"]:
+            ref = NCHAN[f"cpu_us_{f['n']}"]
+            cpu = f["server_cpu_us_per_delivery"]
+            add(f"{tag}: deliveries/s", f["deliveries_ps"], "–", None, 0)
+            add(f"{tag}: server CPU µs/delivery", cpu, f"≤ Nchan {ref}", cpu <= ref, 2)
+        else:
+            key = "p99_ms_1000x100" if f["n"] == 100 else "p99_ms_50x1000"
+            add(f"{tag}: p50 ms", f["p50_ms"], "–", None, 2)
+            add(f"{tag}: p99 ms", f["p99_ms"], f"≤ Nchan {NCHAN[key]}", f["p99_ms"] <= NCHAN[key], 2)
+            add(f"{tag}: server CPU µs/delivery", f["server_cpu_us_per_delivery"], "–", None, 2)
+        add(f"{tag}: other CPU % (noise)", f["other_cpu_pct"], "–", None, 0)
+    for ing in results.get("ingest", []):
+        tag = "ingest" + (" --state-dir" if ing["state_dir"] else "")
+        goal = 100_000 if ing["state_dir"] else 200_000
+        clean = ing["upstream_gaps"] == 0 and ing["accepted"] == ing["queued"]
+        add(
+            f"{tag}: accepted ev/s",
+            ing["accepted_eps"],
+            f"≥ {goal // 1000}k, 0 gaps",
+            clean and ing["accepted_eps"] >= goal,
+            0,
+        )
+        add(f"{tag}: upstream gaps", ing["upstream_gaps"], "0", ing["upstream_gaps"] == 0)
+    core = results.get("core_cost")
+    if core:
+        for phase in ("healthy", "stalled"):
+            p = core["phases"][phase]
+            add(f"emit() p50 µs, gateway {phase}", p["p50_us"], "≤ 2", p["p50_us"] <= 2, 2)
+            add(f"emit() p99.9 µs, gateway {phase}", p["p99_9_us"], "≤ 50", p["p99_9_us"] <= 50, 2)
+    mem = results.get("memory")
+    if mem:
+        add(
+            f"memory: KiB per idle client ({mem['clients']})",
+            mem["kib_per_client"],
+            "≤ 16",
+            mem["kib_per_client"] <= 16,
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = [" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    lines.insert(1, "-+-".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="2 s runs, 1000 idle clients: a smoke test")
+    ap.add_argument("--only", nargs="*", default=["fanout", "ingest", "core", "memory"])
+    ap.add_argument("--fanout", nargs="*", default=None, metavar="N:RATE", help="fan-out scenarios (default: all)")
+    ap.add_argument("--profile", type=Path, default=None, help="py-spy the gateway into this directory")
+    a = ap.parse_args()
+    if shutil.which("node") is None:
+        print("make bench needs node (>= 18) on PATH", file=sys.stderr)
+        return 2
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    duration = 2.0 if a.quick else 10.0
+    results: dict[str, Any] = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"cpus": os.cpu_count(), "uname": " ".join(os.uname()), "python": sys.version.split()[0]},
+        "duration_s": duration,
+    }
+    started = time.monotonic()
+    if a.profile:
+        a.profile.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="gateway-bench-") as tmp:
+        workdir = Path(tmp)
+        if "fanout" in a.only:
+            results["fanout"] = []
+            scenarios = FANOUT
+            if a.fanout:
+                scenarios = tuple((int(x.split(":")[0]), float(x.split(":")[1])) for x in a.fanout)
+            for n, rate in scenarios:
+                print(f"fan-out N={n} rate={rate or 'max'} …", file=sys.stderr, flush=True)
+                results["fanout"].append(run_fanout(workdir, n, rate, duration, a.profile))
+        if "ingest" in a.only:
+            results["ingest"] = []
+            for state in (None, workdir / "state"):
+                print(f"ingest state_dir={state} …", file=sys.stderr, flush=True)
+                results["ingest"].append(run_ingest(workdir, duration, state, a.profile))
+        if "core" in a.only:
+            print("core cost …", file=sys.stderr, flush=True)
+            results["core_cost"] = run_core_cost(a.quick)
+        if "memory" in a.only:
+            n = min(1000 if a.quick else 10_000, hard // 2 - 100)
+            print(f"memory with {n} idle clients …", file=sys.stderr, flush=True)
+            results["memory"] = run_memory(workdir, n)
+    results["elapsed_s"] = time.monotonic() - started
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / (time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + ".json")
+    out.write_text(json.dumps(results, indent=1) + "\n")
+    print(table(results))
+    print(f"\nfull results: {out.relative_to(ROOT)}  ({results['elapsed_s']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

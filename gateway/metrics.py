@@ -1,0 +1,150 @@
+"""``GET /metrics``: Prometheus text format, read from the live counters at scrape time.
+
+Nothing here runs per event: :class:`GatewayCollector` reads the same counters
+``/status`` shows (``Stream``, ``Hub``, ``Ring``, ``Health``) when Prometheus
+scrapes, so the data path pays only for the plain integer increments it already
+does (plus one histogram observation per ingest batch, see ``Stream.write_latency``).
+
+Cardinality is fixed: labels come only from small sets defined in code
+(rejection reasons, slow-client policies, transports, refusal and close reasons) — never
+per client or per producer id (producer ids change at every Core restart;
+per-producer detail is in ``/status``).  Each registry is built per
+application (no module-level registry), with the process and platform collectors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from aiohttp.typedefs import Handler
+from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
+from prometheus_client.aiohttp import make_aiohttp_handler
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from gateway import __version__
+from gateway.endpoints import healthy
+from gateway.state import GatewayState
+
+PREFIX = "event_gateway_"
+#: Transports always exported (0 when none), so the series set does not change as clients come and go.
+TRANSPORTS = ("ws", "sse")
+#: Slow-client policies that skip events (``disconnect`` closes clients instead).
+SKIPPING_POLICIES = ("drop-oldest", "coalesce")
+
+
+def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(PREFIX + name, doc, value=value)
+
+
+def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(PREFIX + name, doc, value=value)
+
+
+def _labelled(family: CounterMetricFamily | GaugeMetricFamily, values: dict[str, int]) -> Metric:
+    for label, value in sorted(values.items()):
+        family.add_metric([label], value)
+    return family
+
+
+class GatewayCollector(Collector):
+    """Turns one gateway's counters into metric families on every scrape."""
+
+    def __init__(self, state: GatewayState) -> None:
+        self.state = state
+
+    def collect(self) -> Iterator[Metric]:
+        state = self.state
+        stream, hub, ring, config = state.stream, state.hub, state.stream.ring, state.config
+        info = GaugeMetricFamily(PREFIX + "build_info", "Gateway version (always 1).", labels=["version"])
+        info.add_metric([__version__], 1)
+        yield info
+        yield _gauge("healthy", "1 while ingest is bound and HTTP serving, else 0.", int(healthy(state)))
+        yield _gauge("seq", "Latest sequence number assigned (stream offset).", stream.seq)
+        yield _counter("events_accepted", "Events sequenced into the ring.", stream.accepted)
+        yield _labelled(
+            CounterMetricFamily(PREFIX + "events_rejected", "Ingest messages refused, by reason.", labels=["reason"]),
+            stream.rejected,
+        )
+        yield _counter("events_duplicate", "Events dropped as already seen (producer re-sends).", stream.duplicates)
+        yield _counter(
+            "upstream_gaps", "Jumps in a producer's sequence (events lost before ingest).", stream.upstream_gaps
+        )
+        yield _counter(
+            "upstream_missed_events", "Events lost between emitters and the gateway.", stream.upstream_missed
+        )
+        yield _counter("events_delivered", "Events written to client sockets (one per client).", hub.deliveries)
+        yield _labelled(
+            CounterMetricFamily(
+                PREFIX + "slow_client_skipped_events",
+                "Events a slow client did not receive, reported to it as gateway.gap, by policy.",
+                labels=["policy"],
+            ),
+            {policy: hub.drops.get(policy, 0) for policy in SKIPPING_POLICIES},
+        )
+        yield _counter("slow_client_disconnects", "Clients closed with 1013 for being too slow.", hub.slow_disconnects)
+        by_kind = dict.fromkeys(TRANSPORTS, 0) | hub.count_by_kind()
+        yield _labelled(
+            GaugeMetricFamily(PREFIX + "clients", "Connected clients, by transport.", labels=["transport"]), by_kind
+        )
+        yield _gauge("clients_lagging", "Clients catching up from the ring.", len(hub.lagging))
+        yield _gauge("clients_limit", "The configured max_clients.", config.max_clients)
+        yield _labelled(
+            CounterMetricFamily(PREFIX + "clients_refused", "Subscriptions refused, by reason.", labels=["reason"]),
+            state.ws_refused,
+        )
+        yield _labelled(
+            CounterMetricFamily(
+                PREFIX + "clients_closed_by_limit",
+                "Clients closed for breaking a limit or going silent, by limit.",
+                labels=["limit"],
+            ),
+            state.limit_closes,
+        )
+        auth = state.auth.statistics()
+        yield _labelled(
+            CounterMetricFamily(
+                PREFIX + "auth_refused", "Subscriptions refused by auth or origin, by reason.", labels=["reason"]
+            ),
+            auth["refused"],
+        )
+        yield _labelled(
+            CounterMetricFamily(
+                PREFIX + "auth_closed",
+                "Connections closed 1008 when their credential ended, by reason.",
+                labels=["reason"],
+            ),
+            {"expired": auth["expired"], "revoked": auth["revoked"]},
+        )
+        yield _gauge("ring_events", "Events held in the replay ring.", len(ring))
+        yield _gauge("ring_capacity_events", "Capacity of the replay ring.", ring.capacity)
+        yield _counter("ring_evictions", "Events evicted from the ring to make room.", ring.evictions)
+        yield _gauge(
+            "event_loop_lag_seconds", "How late the event loop ran a 1 s timer, last sample.", state.health.loop_lag
+        )
+        yield _counter("internal_errors", "Ingest batches that failed unexpectedly.", state.ingest.internal_errors)
+        store = state.store
+        if store is not None:  # only with state_dir: the series set is fixed for the process's life
+            yield _counter("state_log_fsyncs", "fsyncs of the state log.", store.fsyncs)
+            yield _counter("state_log_write_errors", "Failed writes to the state log.", store.write_errors)
+            yield _gauge("state_log_failed", "1 once a write error disabled the state log.", int(store.failed))
+        latency = stream.write_latency
+        yield HistogramMetricFamily(
+            PREFIX + "ingest_to_write_latency_seconds",
+            "Per ingest batch: from its arrival to the end of its fan-out socket writes.",
+            buckets=[("+Inf" if b == float("inf") else repr(b), n) for b, n in latency.cumulative()],
+            sum_value=latency.sum,
+        )
+
+
+def build_registry(state: GatewayState) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(GatewayCollector(state))
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    return registry
+
+
+def metrics_handler(state: GatewayState) -> Handler:
+    """The ``/metrics`` handler for ``state`` (prometheus-client's own aiohttp exposition)."""
+    return make_aiohttp_handler(build_registry(state))

@@ -1,0 +1,57 @@
+"""Ingest CURVE with real ZeroMQ: only an emitter holding an allowed key pair and the gateway's
+public key gets events in; an unkeyed or wrongly keyed emitter gets nothing in, and is counted."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import zmq.auth
+from websockets.sync.client import connect
+
+from tests.conftest import run_python
+from tests.e2e.test_data_path import recv_json
+
+
+def test_keyed_emitter_arrives_unkeyed_and_wrongly_keyed_do_not(gateway_factory, tmp_path: Path) -> None:
+    keys, clients = tmp_path / "keys", tmp_path / "clients"
+    keys.mkdir()
+    clients.mkdir()
+    _, server_secret = zmq.auth.create_certificates(keys, "gateway")
+    client_public, client_secret = zmq.auth.create_certificates(keys, "core")
+    _, stranger_secret = zmq.auth.create_certificates(keys, "stranger")
+    Path(client_public).rename(clients / "core.key")  # only Core's public key is allowed
+    gw = gateway_factory("--curve-key-file", server_secret, "--curve-clients-dir", str(clients))
+    script = textwrap.dedent(
+        f"""
+        import zmq.auth
+        from emitter_sdk import Emitter
+        server_public, _ = zmq.auth.load_certificate({server_secret!r})
+        bad = [
+            Emitter({gw.ingest!r}),                                   # no CURVE at all
+            Emitter({gw.ingest!r}, curve_server_key=server_public,    # a key the gateway does not know
+                    curve_keypair=zmq.auth.load_certificate({stranger_secret!r})),
+            Emitter({gw.ingest!r}, curve_server_key=server_public),   # an ephemeral key pair
+        ]
+        for em in bad:
+            em.emit("intruder.sent", payload={{}})
+        good = Emitter({gw.ingest!r}, curve_server_key=server_public,
+                       curve_keypair=zmq.auth.load_certificate({client_secret!r}))
+        assert good.wait_subscribed(10), "the keyed emitter was not let in"
+        good.emit("task.started", entity=("task", "a"))
+        assert good.flush(10)
+        # The bad ones had as long as the good one to connect; none completed a handshake.
+        print([em.wait_subscribed(1) for em in bad])
+        """
+    )
+    with connect(gw.ws_url + "?since=0") as ws:
+        assert recv_json(ws)["type"] == "gateway.hello"
+        proc = run_python(script)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.strip() == "[False, False, False]"
+        event = recv_json(ws)
+    assert event["type"] == "task.started" and event["seq"] == 1
+    status = gw.status()
+    assert status["events"]["accepted"] == 1
+    assert status["ingest"]["curve"]["denied"] >= 2  # the two CURVE emitters with unknown keys
+    assert gw.stop() == 0  # the ZAP handler stops before the ingest context is terminated

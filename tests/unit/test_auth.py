@@ -1,0 +1,183 @@
+"""``gateway.auth`` without sockets: tokens files, JWT keys and claims, token sources, origins, the limiter."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from pathlib import Path
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from gateway.auth import (
+    Credentials,
+    CredentialsError,
+    FailureLimiter,
+    Refused,
+    extract_token,
+    is_ip_or_localhost,
+    normalize_origin,
+    origin_allowed,
+    own_origins,
+    parse_jwt_key,
+    parse_tokens,
+)
+from gateway.config import ConfigError, load
+from gateway.filters import Filter
+
+SECRET = b"s" * 32
+
+
+def test_tokens_file_globs_comments_and_blank_lines() -> None:
+    tokens = parse_tokens(b"# operators\n\nalpha\n  beta task.* provider.status_changed  \n# gamma\n")
+    creds = Credentials("token", tokens=tokens)
+    assert creds.judge("alpha", 0).types == ()
+    beta = creds.judge("beta", 0)
+    assert (beta.label, beta.types) == ("token@4", ("task.*", "provider.status_changed"))
+    for bad in ("gamma", "#", "", None, "alpha "):
+        with pytest.raises(Refused) as info:
+            creds.judge(bad, 0)
+        assert info.value.status == 401
+
+
+@pytest.mark.parametrize(
+    ("data", "needle"),
+    [
+        (b"tok Task.*\n", "line 1: bad type glob"),
+        (b"tok a.b\n# x\ntok c.d\n", "line 3: token repeats token@1"),
+        (b"# only comments\n\n", "holds no token"),
+    ],
+)
+def test_bad_tokens_file_names_the_line_never_the_token(data: bytes, needle: str) -> None:
+    with pytest.raises(CredentialsError) as info:
+        parse_tokens(data)
+    assert needle in str(info.value) and "tok " not in str(info.value) and info.value.field == "tokens_file"
+
+
+def _rsa() -> tuple[rsa.RSAPrivateKey, bytes]:
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private, public
+
+
+def test_jwt_key_file_told_apart_by_content() -> None:
+    assert parse_jwt_key(SECRET + b"\n") == (SECRET, "HS256")
+    private, public = _rsa()
+    key, alg = parse_jwt_key(public)
+    assert alg == "RS256" and isinstance(key, rsa.RSAPublicKey)
+    pem_private = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    with pytest.raises(CredentialsError, match="private key"):
+        parse_jwt_key(pem_private)
+    with pytest.raises(CredentialsError, match="at least 32"):
+        parse_jwt_key(b"short\n")
+
+
+def test_jwt_claims_scope_and_exp() -> None:
+    creds = Credentials("jwt", jwt_key=SECRET, jwt_algorithm="HS256")
+    now = time.time()
+    token = jwt.encode(
+        {"sub": "ui", "exp": int(now) + 60, "types": ["task.*"], "entities": ["task:abc"]}, SECRET, "HS256"
+    )
+    scope = creds.judge(token, now)
+    assert scope.label == "jwt:ui" and scope.types == ("task.*",) and scope.entities == (("task", "abc"),)
+    assert scope.expires_at == int(now) + 60
+    with pytest.raises(Refused, match="token expired"):
+        creds.judge(token, now + 61)
+    forged = jwt.encode({"types": ["*"]}, b"x" * 32, "HS256")
+    with pytest.raises(Refused, match=r"invalid token \(InvalidSignatureError\)"):
+        creds.judge(forged, now)
+    for claims in ({"types": []}, {"types": "task.*"}, {"entities": ["nokind"]}, {"types": ["a.b,c.d"]}):
+        with pytest.raises(Refused) as info:
+            creds.judge(jwt.encode(claims, SECRET, "HS256"), now)
+        assert info.value.status == 403
+
+
+def test_rs256_rejects_hs256_token_signed_with_the_public_key() -> None:
+    """The classic algorithm-confusion attack: the public key used as an HMAC secret."""
+    private, public = _rsa()
+    key, alg = parse_jwt_key(public)
+    creds = Credentials("jwt", jwt_key=key, jwt_algorithm=alg)
+    assert creds.judge(jwt.encode({"sub": "x"}, private, "RS256"), time.time()).label == "jwt:x"
+    header = jwt.utils.base64url_encode(b'{"alg":"HS256","typ":"JWT"}')
+    payload = jwt.utils.base64url_encode(b'{"sub":"x"}')
+    sig = jwt.utils.base64url_encode(hmac.new(public, header + b"." + payload, hashlib.sha256).digest())
+    with pytest.raises(Refused):
+        creds.judge((header + b"." + payload + b"." + sig).decode(), time.time())
+
+
+def test_unusable_credentials_and_exposed_ingest_stop_startup_with_one_line(tmp_path: Path) -> None:
+    tokens = tmp_path / "tokens"
+    tokens.write_text("secret-token Not.A.Glob\n")
+    key = tmp_path / "key"
+    key.write_text("too short\n")
+    cases = [
+        ({"auth": "token", "tokens_file": str(tokens)}, "--tokens-file", "line 1"),
+        ({"auth": "jwt", "jwt_key_file": str(key)}, "--jwt-key-file", "at least 32"),
+        ({"allow_origin": ["evil.example"]}, "--allow-origin", "scheme://host"),
+        ({"curve_key_file": str(key)}, "--curve-clients-dir", "go together"),
+        ({"ingest": "tcp://0.0.0.0:5556"}, "--ingest", "use CURVE or ipc"),
+    ]
+    for flags, option, why in cases:
+        with pytest.raises(ConfigError) as info:
+            load(flags, environ={})
+        message = str(info.value)
+        assert option in message and why in message and "\n" not in message and "secret-token" not in message
+    assert load({"ingest": "tcp://0.0.0.0:5556", "insecure": True}, environ={}).insecure
+
+
+def test_scope_narrows_the_filter_on_intersect() -> None:
+    flt = Filter(("*",)).intersect(("task.*",), ())
+    assert flt.matches("task.progress", None, None)
+    assert not flt.matches("provider.status_changed", None, None)
+
+
+def test_token_sources_in_order_and_subprotocol_answered() -> None:
+    assert extract_token({"token": "q"}, {"Authorization": "Bearer h"}) == ("q", None)
+    assert extract_token({}, {"Authorization": "bearer  h "}) == ("h", None)
+    assert extract_token({}, {"Authorization": "Basic xyz"}) == (None, None)
+    assert extract_token({}, {"Sec-WebSocket-Protocol": "events.v1, bearer.p"}) == ("p", "bearer.p")
+    # Offered subprotocol answered even when the token came from elsewhere (or auth is off).
+    assert extract_token({"token": "q"}, {"Sec-WebSocket-Protocol": "bearer.p"}) == ("q", "bearer.p")
+    assert extract_token({}, {"Sec-WebSocket-Protocol": "bearer."}) == (None, None)
+
+
+def test_origin_rules() -> None:
+    own = own_origins("http", "127.0.0.1:8765", None)
+    assert own == {"http://127.0.0.1:8765"}
+    listed = frozenset({normalize_origin("https://App.example:443/")})
+    assert listed == {"https://app.example"}
+    assert origin_allowed(None, own, listed, True)  # not a browser: auth decides
+    assert origin_allowed("http://127.0.0.1:8765", own, listed, True)
+    assert origin_allowed("https://app.example", own, listed, True)
+    assert not origin_allowed("http://evil.example", own, listed, True)
+    assert not origin_allowed("null", own, listed, True)
+    assert not origin_allowed("http://127.0.0.1:9999", own, listed, True)
+    # DNS rebinding: own origin by a name is not trusted with --auth none.
+    rebound = own_origins("http", "evil.example:8765", None)
+    assert not origin_allowed("http://evil.example:8765", rebound, listed, own_trusted=False)
+    assert is_ip_or_localhost("127.0.0.1:8765") and is_ip_or_localhost("[::1]:8765")
+    assert is_ip_or_localhost("localhost:1") and not is_ip_or_localhost("evil.example:8765")
+    assert own_origins("http", "gw.lan", "https") == {"http://gw.lan", "https://gw.lan"}
+
+
+def test_failure_limiter_blocks_after_burst_refills_and_stays_bounded() -> None:
+    limiter = FailureLimiter(burst=3, refill_s=10.0, max_addresses=2)
+    assert [limiter.fail("a", 0.0) for _ in range(3)] == [False, False, True]
+    assert limiter.retry_after("a", 0.0) == pytest.approx(10.0)
+    assert limiter.retry_after("b", 0.0) == 0.0
+    assert limiter.retry_after("a", 10.0) == 0.0
+    limiter.fail("b", 0.0)
+    limiter.fail("c", 0.0)
+    assert len(limiter) == 2 and limiter.retry_after("a", 0.0) == 0.0  # oldest forgotten
+    v6 = FailureLimiter(burst=1)
+    v6.fail("2001:db8:1:2::1", 0.0)
+    assert v6.retry_after("2001:db8:1:2:ffff::9", 0.0) > 0  # same /64: same bucket
+    assert v6.retry_after("2001:db8:1:3::1", 0.0) == 0.0
+    assert FailureLimiter.key("::ffff:10.0.0.1") == "10.0.0.1"

@@ -1,0 +1,159 @@
+"""``gateway.codec`` without sockets: server frame bytes pinned, ingest validation, v1 encoding.
+
+Frames are checked byte for byte at the RFC 6455 length boundaries (7-bit, 16-bit
+and 64-bit lengths) and cross-checked with websockets' own sans-I/O frame parser,
+an independent implementation.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Generator
+
+import pytest
+from websockets.frames import Frame, Opcode
+from websockets.streams import StreamReader
+
+from emitter_sdk.wire import ENCODER, Entity, WireEvent
+from gateway import codec
+from gateway.codec import decode_ingest, encode_event, ws_frame
+
+
+def parse(data: bytes) -> Frame:
+    """Parse one server (unmasked) frame with websockets' reader."""
+    reader = StreamReader()
+    reader.feed_data(data)
+    reader.feed_eof()
+    gen: Generator[None, None, Frame] = Frame.parse(reader.read_exact, mask=False, max_size=None)
+    try:
+        next(gen)
+    except StopIteration as done:
+        frame: Frame = done.value
+    else:  # pragma: no cover - the reader had every byte, the parser must not wait
+        raise AssertionError("parser wanted more bytes")
+    return frame
+
+
+@pytest.mark.parametrize(
+    ("length", "header"),
+    [
+        (0, b"\x81\x00"),
+        (1, b"\x81\x01"),
+        (125, b"\x81\x7d"),
+        (126, b"\x81\x7e\x00\x7e"),
+        (127, b"\x81\x7e\x00\x7f"),
+        (65535, b"\x81\x7e\xff\xff"),
+        (65536, b"\x81\x7f\x00\x00\x00\x00\x00\x01\x00\x00"),
+        (70000, b"\x81\x7f" + struct.pack("!Q", 70000)),
+    ],
+)
+def test_text_frame_header_is_fin_text_unmasked_with_the_shortest_length(length: int, header: bytes) -> None:
+    payload = bytes(i % 251 for i in range(length))
+    frame = ws_frame(payload)
+    assert frame[: len(header)] == header
+    assert frame[len(header) :] == payload
+    assert len(frame) == len(header) + length
+    parsed = parse(frame)
+    assert parsed.fin and parsed.opcode is Opcode.TEXT and parsed.data == payload
+
+
+def test_close_frame_opcode_and_payload() -> None:
+    body = struct.pack("!H", 1013) + b"too slow to keep up"
+    frame = ws_frame(body, opcode=0x8)
+    assert frame == b"\x88" + bytes([len(body)]) + body
+    parsed = parse(frame)
+    assert parsed.opcode is Opcode.CLOSE and parsed.data == body
+
+
+def test_frames_concatenate_into_a_batch_that_parses_back_in_order() -> None:
+    payloads = [b"a" * 125, b"b" * 126, b"c" * 65535, b"d" * 65536, b"e"]
+    batch = b"".join(ws_frame(p) for p in payloads)
+    reader = StreamReader()
+    reader.feed_data(batch)
+    got = []
+    for _ in payloads:
+        gen = Frame.parse(reader.read_exact, mask=False, max_size=None)
+        try:
+            next(gen)
+        except StopIteration as done:
+            got.append(done.value.data)
+    assert got == payloads
+
+
+def wire(**overrides: object) -> bytes:
+    fields: dict[str, object] = {
+        "type": "task.progress",
+        "ts": "2026-01-27T10:21:33.123Z",
+        "source": "core",
+        "entity": Entity("task", "abc"),
+        "payload": {"progress": 42},
+        "producer": "3f9c2a71",
+        "pseq": 7,
+    }
+    fields.update(overrides)
+    return ENCODER.encode(WireEvent(**fields))  # type: ignore[arg-type]
+
+
+def test_decode_ingest_accepts_a_valid_event() -> None:
+    event = decode_ingest([wire()], 1 << 20)
+    assert isinstance(event, WireEvent)
+    assert (event.type, event.entity, event.payload, event.producer, event.pseq) == (
+        "task.progress",
+        Entity("task", "abc"),
+        {"progress": 42},
+        "3f9c2a71",
+        7,
+    )
+
+
+@pytest.mark.parametrize(
+    ("frames", "reason"),
+    [
+        ([], "frames"),
+        ([b"x", b"y"], "frames"),
+        ([b"\x00" * 2000], "oversized"),
+        ([b"\xc1garbage"], "decode"),
+        ([ENCODER.encode(["task.progress"])], "decode"),
+        ([wire(type="Task.Progress")], "type"),
+        ([wire(type="nodot")], "type"),
+        ([wire(type="gateway.hello")], "reserved"),
+        ([wire(type="pong")], "reserved"),
+        ([wire(entity=Entity("", "abc"))], "entity"),
+        ([wire(entity=Entity("task", "x" * 257))], "entity"),
+        ([wire(producer="")], "producer"),
+        ([wire(pseq=0)], "producer"),
+        ([wire(ts="x" * 41)], "ts"),
+    ],
+)
+def test_decode_ingest_rejects_with_a_fixed_reason(frames: list[bytes], reason: str) -> None:
+    assert decode_ingest(frames, 1000) == reason
+    assert reason in codec.REJECT_REASONS
+
+
+def test_type_verdicts_stay_right_when_the_cache_is_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(codec, "_TYPE_VERDICTS_MAX", 2)
+    monkeypatch.setattr(codec, "_TYPE_VERDICTS", {})
+    for _ in range(2):
+        for name, reason in [("a.b", None), ("Bad", "type"), ("gateway.x", "reserved"), ("c.d", None)]:
+            got = decode_ingest([wire(type=name)], 1 << 20)
+            assert (got if isinstance(got, str) else None) == reason
+    assert len(codec._TYPE_VERDICTS) <= 2
+
+
+def test_encode_event_is_the_v1_json_with_seq_and_id() -> None:
+    event = decode_ingest([wire(payload={"progress": 42, "message": 'quote " and \n'})], 1 << 20)
+    assert isinstance(event, WireEvent)
+    data = json.loads(encode_event(event, 1042))
+    assert data == {
+        "type": "task.progress",
+        "ts": "2026-01-27T10:21:33.123Z",
+        "source": "core",
+        "entity": {"kind": "task", "id": "abc"},
+        "payload": {"progress": 42, "message": 'quote " and \n'},
+        "seq": 1042,
+        "id": "3f9c2a71:7",
+    }
+    no_entity = decode_ingest([wire(entity=None)], 1 << 20)
+    assert isinstance(no_entity, WireEvent)
+    assert json.loads(encode_event(no_entity, 1))["entity"] is None

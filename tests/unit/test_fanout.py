@@ -1,0 +1,194 @@
+"""The slow-client policies of ``gateway.fanout.Hub`` without sockets.
+
+A fake transport stands in for the socket: a *reading* client's bytes leave at
+once, a *stalled* client's pile up in its write buffer until the test drains it.
+Events enter through a real :class:`Stream`, so sequencing, the ring and the
+coalesce keys are the production ones.  Every test checks the SPEC invariant on
+what each client finally received.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from emitter_sdk.wire import ENCODER, Entity, WireEvent
+from gateway.fanout import Hub, Subscriber
+from gateway.filters import Filter
+from gateway.ring import Ring
+from gateway.stream import Stream
+from tests.rawws import assert_covers
+
+PAYLOAD = {"blob": "x" * 200}
+
+
+class FakeTransport:
+    def __init__(self, reading: bool = True) -> None:
+        self.reading = reading
+        self.pending = bytearray()
+        self.received = bytearray()
+        self.closing = False
+
+    def write(self, data: bytes) -> None:
+        assert not self.closing, "write after close"
+        self.pending += data
+        if self.reading:
+            self.drain()
+
+    def drain(self) -> None:
+        self.received += self.pending
+        self.pending.clear()
+
+    def get_write_buffer_size(self) -> int:
+        return len(self.pending)
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+
+class LineSubscriber(Subscriber):
+    """One JSON document per line instead of WebSocket frames, to read back easily."""
+
+    kind = "lines"
+
+    def entry_bytes(self, entry: Any) -> bytes:
+        return bytes(entry.json) + b"\n"
+
+    def control_bytes(self, json: bytes) -> bytes:
+        return json + b"\n"
+
+
+class Client:
+    def __init__(self, hub: Hub, reading: bool = True, peer: str = "10.0.0.1") -> None:
+        self.transport = FakeTransport(reading)
+        self.kicked: tuple[int, str] | None = None
+        self.sub = LineSubscriber(self.transport, Filter((), ()), peer, self._kick)
+        self.start = hub.ring.head
+        hub.add(self.sub, self.start)
+
+    def _kick(self, code: int, reason: str) -> None:
+        self.kicked = (code, reason)
+        self.transport.closing = True
+
+    def messages(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.transport.received.splitlines()]
+
+
+def make(policy: str, *, ring: int = 2_000, queue: int = 100) -> tuple[Hub, Stream]:
+    r = Ring(ring)
+    hub = Hub(r, policy=policy, queue_events=queue, queue_bytes=1 << 30, high_water=4096, low_water=1024)
+    return hub, Stream(r, hub, "e1", coalesce_types=["task.progress"])
+
+
+def emit(stream: Stream, n: int, *, entities: int = 4, producer: str = "p1", first_pseq: int = 1) -> None:
+    """``n`` task.progress events over ``entities`` tasks, in batches of 50 (like ingest)."""
+    msgs = [
+        [
+            ENCODER.encode(
+                WireEvent(
+                    "task.progress", "t", "core", Entity("task", f"t{i % entities}"), PAYLOAD, producer, first_pseq + i
+                )
+            )
+        ]
+        for i in range(n)
+    ]
+    for i in range(0, n, 50):
+        stream.ingest(msgs[i : i + 50])
+
+
+def catch_up(hub: Hub, client: Client) -> None:
+    """The stalled client starts reading: drain and pump until it is at the head."""
+    client.transport.reading = True
+    for _ in range(10_000):
+        client.transport.drain()
+        if client.sub.closed or client.sub.cursor >= hub.ring.head:
+            break
+        hub.pump(client.sub)
+    client.transport.drain()
+
+
+def test_disconnect_closes_the_stalled_client_with_1013_and_spares_the_others() -> None:
+    hub, stream = make("disconnect")
+    fast, slow = Client(hub), Client(hub, reading=False)
+    emit(stream, 1_000)
+    assert fast.kicked is None and slow.kicked == (1013, "too slow to keep up")
+    assert slow.sub not in hub.subscribers and hub.slow_disconnects == 1
+    assert assert_covers(fast.messages(), 0, 1_000) == list(range(1, 1_001))
+    slow.transport.drain()
+    seqs = assert_covers(slow.messages(), 0, slow.sub.cursor)  # a prefix, no hole; it resumes from the ring
+    assert seqs and seqs[-1] < 1_000
+
+
+def test_drop_oldest_reports_the_skipped_range_as_slow_client_gaps() -> None:
+    hub, stream = make("drop-oldest")
+    fast, slow = Client(hub), Client(hub, reading=False)
+    emit(stream, 1_000)
+    assert slow.kicked is None and hub.drops["drop-oldest"] > 0
+    assert slow.transport.get_write_buffer_size() < 4096 + 50 * 400, "the stalled buffer stays bounded"
+    catch_up(hub, slow)
+    assert assert_covers(fast.messages(), 0, 1_000) == list(range(1, 1_001))
+    msgs = slow.messages()
+    seqs = assert_covers(msgs, 0, 1_000)
+    gaps = [m for m in msgs if m.get("reason") == "slow_client"]
+    assert gaps and len(seqs) + sum(g["to"] - g["from"] + 1 for g in gaps) == 1_000
+    assert slow.sub.dropped == hub.drops["drop-oldest"] == 1_000 - len(seqs)
+
+
+def test_coalesce_keeps_the_newest_per_entity_and_reports_what_was_superseded() -> None:
+    hub, stream = make("coalesce")
+    fast, slow = Client(hub), Client(hub, reading=False)
+    emit(stream, 180, entities=4)  # lag 180 > queue 100 but < 2 × queue: coalesce, no drop-oldest
+    assert slow.sub.coalescing and hub.drops["drop-oldest"] == 0
+    catch_up(hub, slow)
+    msgs = slow.messages()
+    seqs = assert_covers(msgs, 0, 180)
+    assert hub.drops["coalesce"] > 0 and seqs[-4:] == [177, 178, 179, 180], "the newest per entity arrives"
+    assert assert_covers(fast.messages(), 0, 180) == list(range(1, 181))
+
+
+def test_coalesce_falls_back_to_drop_oldest_past_twice_the_bound() -> None:
+    hub, stream = make("coalesce")
+    slow = Client(hub, reading=False)
+    emit(stream, 1_000)
+    assert hub.drops["drop-oldest"] > 0
+    catch_up(hub, slow)
+    assert_covers(slow.messages(), 0, 1_000)
+
+
+def test_upstream_gap_inside_a_skipped_range_is_still_reported() -> None:
+    hub, stream = make("drop-oldest")
+    slow = Client(hub, reading=False)
+    emit(stream, 500, first_pseq=1)
+    emit(stream, 500, first_pseq=510)  # the producer lost pseq 501..509 upstream, reported at seq 501
+    catch_up(hub, slow)
+    msgs = slow.messages()
+    assert 501 not in assert_covers(msgs, 0, 1_000), "seq 501 was skipped"
+    upstream = [m for m in msgs if m.get("reason") == "upstream"]
+    assert upstream == [{"type": "gateway.gap", "reason": "upstream", "producer": "p1", "missed": 9, "seq": 501}]
+
+
+@pytest.mark.parametrize("policy", ["disconnect", "drop-oldest", "coalesce"])
+def test_a_client_evicted_from_the_ring_while_replaying_gets_the_policy(policy: str) -> None:
+    hub, stream = make(policy, ring=300)
+    slow = Client(hub, reading=False)
+    slow.sub.caught_up = False  # as if it were replaying a resume: only the ring bounds it
+    emit(stream, 1_000)
+    if policy == "disconnect":
+        assert slow.kicked is not None and slow.kicked[0] == 1013
+    else:
+        catch_up(hub, slow)
+        assert_covers(slow.messages(), 0, 1_000)
+
+
+def test_per_peer_counts_follow_membership() -> None:
+    hub, _ = make("disconnect")
+    a, b, c = Client(hub, peer="1.1.1.1"), Client(hub, peer="1.1.1.1"), Client(hub, peer="2.2.2.2")
+    assert hub.per_peer == {"1.1.1.1": 2, "2.2.2.2": 1}
+    hub.remove(a.sub)
+    hub.remove(a.sub)  # idempotent
+    hub.remove(c.sub)
+    assert hub.per_peer == {"1.1.1.1": 1}
+    hub.remove(b.sub)
+    assert hub.per_peer == {} and not hub.subscribers

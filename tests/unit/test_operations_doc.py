@@ -1,0 +1,16 @@
+"""``docs/operations.md`` lists exactly the structlog event names the gateway logs (none undocumented, none stale)."""
+
+from __future__ import annotations
+
+import re
+
+from tests.conftest import ROOT
+
+LOG_CALL = re.compile(r"\blog\.(?:debug|info|warning|error|exception|critical)\(\s*\"([a-z_]+\.[a-z_.]+)\"")
+
+
+def test_every_logged_event_is_in_the_operations_guide() -> None:
+    logged = {name for path in (ROOT / "gateway").glob("*.py") for name in LOG_CALL.findall(path.read_text())}
+    assert {"gateway.started", "client.connected", "gateway.stopped"} <= logged  # the pattern still finds them
+    documented = set(re.findall(r"^\| `([a-z_]+\.[a-z_.]+)` \|", (ROOT / "docs" / "operations.md").read_text(), re.M))
+    assert logged == documented, {"undocumented": sorted(logged - documented), "stale": sorted(documented - logged)}

@@ -1,0 +1,95 @@
+"""The replay ring (``gateway.ring``) without sockets: contiguity, eviction, lookups, byte accounting."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.ring import Entry, Ring
+
+
+def entry(seq: int, size: int = 10, key: str | None = None) -> Entry:
+    e = Entry(seq, "task.progress", "task", key, b"x" * size, b"f" * size, "p", seq)
+    if key is not None:
+        e.coalesce_key = ("task.progress", "task", key)
+    return e
+
+
+def test_empty_ring_has_no_oldest_and_head_zero() -> None:
+    ring = Ring(3)
+    assert (len(ring), ring.oldest, ring.head) == (0, None, 0)
+    assert ring.after(0, 10) == []
+    assert ring.bytes_between(0, 5) == 0
+
+
+def test_append_evicts_the_oldest_and_counts() -> None:
+    ring = Ring(3)
+    evicted = [ring.append(entry(s)) for s in range(1, 6)]
+    assert [e.seq if e else None for e in evicted] == [None, None, None, 1, 2]
+    assert (len(ring), ring.oldest, ring.head, ring.evictions) == (3, 3, 5, 2)
+    assert [e.seq for e in ring] == [3, 4, 5]
+    assert ring.get(4).seq == 4
+    with pytest.raises(KeyError):
+        ring.get(2)
+    with pytest.raises(KeyError):
+        ring.get(6)
+
+
+def test_append_refuses_a_hole_or_a_repeat() -> None:
+    ring = Ring(3)
+    ring.append(entry(1))
+    with pytest.raises(ValueError):
+        ring.append(entry(3))
+    with pytest.raises(ValueError):
+        ring.append(entry(1))
+
+
+def test_first_append_may_start_anywhere_and_reset_empties() -> None:
+    ring = Ring(4)
+    ring.append(entry(41))
+    assert (ring.oldest, ring.head) == (41, 41)
+    ring.reset(100)
+    assert (len(ring), ring.oldest, ring.head) == (0, None, 100)
+    ring.append(entry(101))
+    assert [e.seq for e in ring] == [101]
+
+
+def test_after_is_clipped_to_what_is_held_and_to_limit() -> None:
+    ring = Ring(5)
+    for s in range(1, 9):
+        ring.append(entry(s))
+    assert [e.seq for e in ring.after(0, 100)] == [4, 5, 6, 7, 8]
+    assert [e.seq for e in ring.after(5, 2)] == [6, 7]
+    assert ring.after(8, 10) == []
+
+
+def test_bytes_between_counts_frames_of_the_range() -> None:
+    ring = Ring(4)
+    for s, size in zip(range(1, 7), (1, 2, 4, 8, 16, 32), strict=True):
+        ring.append(entry(s, size))
+    assert ring.bytes_between(4, 6) == 16 + 32
+    assert ring.bytes_between(0, 6) == 4 + 8 + 16 + 32  # clipped to what is held
+    assert ring.bytes_between(6, 6) == 0
+
+
+def test_latest_by_key_tracks_supersession_and_forgets_evicted() -> None:
+    ring = Ring(3)
+    a1, b2, a3 = entry(1, key="a"), entry(2, key="b"), entry(3, key="a")
+    for e in (a1, b2, a3):
+        ring.append(e)
+    assert ring.is_superseded(a1) and not ring.is_superseded(a3) and not ring.is_superseded(b2)
+    ring.append(entry(4))
+    ring.append(entry(5))  # evicts b2, the newest "b"
+    assert ("task.progress", "task", "b") not in ring.latest_by_key
+
+
+@given(capacity=st.integers(1, 20), count=st.integers(0, 80), start=st.integers(1, 1000))
+def test_ring_always_holds_the_newest_contiguous_run(capacity: int, count: int, start: int) -> None:
+    ring = Ring(capacity)
+    for seq in range(start, start + count):
+        ring.append(entry(seq, size=seq % 7 + 1))
+        held = [e.seq for e in ring]
+        assert held == list(range(max(start, seq - capacity + 1), seq + 1))
+        assert ring.oldest == held[0] and ring.head == seq
+        assert ring.bytes_between(held[0] - 1, seq) == sum(s % 7 + 1 for s in held)

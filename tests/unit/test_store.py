@@ -1,0 +1,213 @@
+"""The state log (``gateway.store``) on a temp dir, without sockets: round trip, rotation, damaged tails."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from structlog.testing import capture_logs
+
+from emitter_sdk.wire import Entity, WireEvent
+from gateway.ring import Entry, Ring
+from gateway.sequencer import ProducerTracker
+from gateway.store import StateDirError, StateLog, frame, open_state, read_records
+from gateway.stream import make_entry
+
+COALESCE = frozenset({"task.progress"})
+
+
+def event(producer: str, pseq: int, eid: str = "a") -> WireEvent:
+    return WireEvent(
+        "task.progress", "2026-01-01T00:00:00.000Z", "core", Entity("task", eid), {"i": pseq}, producer, pseq
+    )
+
+
+class Gateway:
+    """Ring + tracker + state log, as ``daemon.build_state`` wires them (no sockets)."""
+
+    def __init__(self, directory: Path, capacity: int = 50, segment_events: int | None = None, fsync: float = 1.0):
+        self.ring = Ring(capacity)
+        self.tracker = ProducerTracker()
+        self.log = StateLog(
+            directory, ring_capacity=capacity, fsync_interval=fsync, tracker=self.tracker, segment_events=segment_events
+        )
+        self.epoch = self.log.open()
+        self.log.restore(self.ring, COALESCE)
+
+    def emit(self, producer: str, pseqs: range, gap: bytes = b"") -> list[Entry]:
+        entries = []
+        for pseq in pseqs:
+            missed = self.tracker.admit(producer, pseq, 1.0)
+            if missed >= 0:
+                entries.append(make_entry(event(producer, pseq), self.ring.head + len(entries) + 1, gap, COALESCE))
+        self.log.append(entries)
+        for e in entries:
+            self.ring.append(e)
+        return entries
+
+
+def same(a: Entry, b: Entry) -> bool:
+    fields = ("seq", "type", "kind", "eid", "json", "frame", "producer", "pseq", "upstream_gap", "coalesce_key")
+    return all(getattr(a, f) == getattr(b, f) for f in fields)
+
+
+def segments(directory: Path) -> list[Path]:
+    return sorted(directory.glob("segment-*.log"))
+
+
+def test_restart_restores_epoch_ring_and_producer_positions(tmp_path: Path) -> None:
+    gw = Gateway(tmp_path)
+    gw.emit("p", range(1, 31))
+    gw.emit("q", range(5, 9), gap=b'{"type":"gateway.gap"}')
+    gw.log.close()
+    again = Gateway(tmp_path)
+    assert again.epoch == gw.epoch and again.log.epoch_restored
+    assert len(again.ring) == 34 and all(same(a, b) for a, b in zip(gw.ring, again.ring, strict=True))
+    assert again.ring.latest_by_key == gw.ring.latest_by_key
+    assert again.tracker.admit("p", 30, 2.0) == -1  # a re-send after the restart is a duplicate
+    assert again.tracker.admit("q", 9, 2.0) == 0
+    assert again.emit("p", range(31, 32))[0].seq == 35
+
+
+def test_without_a_log_each_directory_is_a_new_epoch(tmp_path: Path) -> None:
+    a = Gateway(tmp_path / "a")
+    b = Gateway(tmp_path / "b")
+    assert a.epoch != b.epoch and not a.log.epoch_restored
+
+
+def test_disk_is_bounded_by_the_ring_plus_one_segment(tmp_path: Path) -> None:
+    gw = Gateway(tmp_path, capacity=50, segment_events=10)
+    for start in range(1, 1001, 7):
+        gw.emit("p", range(start, start + 7))
+        on_disk = sum(1 for p in segments(tmp_path) for r in read_records(p.read_bytes())[0] if hasattr(r, "seq"))
+        assert on_disk <= 50 + 10 + 7
+    gw.log.close()
+    again = Gateway(tmp_path, capacity=50, segment_events=10)
+    assert [e.seq for e in again.ring] == list(range(952, 1002))
+    # The producer's position survives even though its first segments are gone.
+    assert again.tracker.admit("p", 5, 0.0) == -1
+
+
+def test_other_producers_positions_survive_pruning(tmp_path: Path) -> None:
+    gw = Gateway(tmp_path, capacity=20, segment_events=5)
+    gw.emit("early", range(1, 4))
+    for start in range(1, 200, 5):
+        gw.emit("busy", range(start, start + 5))
+    gw.log.close()
+    again = Gateway(tmp_path, capacity=20, segment_events=5)
+    assert all(e.producer == "busy" for e in again.ring)
+    assert again.tracker.admit("early", 3, 0.0) == -1
+
+
+def test_truncated_tail_is_cut_logged_counted_and_not_fatal(tmp_path: Path) -> None:
+    gw = Gateway(tmp_path)
+    gw.emit("p", range(1, 11))
+    gw.log.close()
+    last = segments(tmp_path)[-1]
+    size = last.stat().st_size
+    with last.open("r+b") as fh:
+        fh.truncate(size - 5)
+    with capture_logs() as logs:
+        again = Gateway(tmp_path)
+    assert [e.seq for e in again.ring] == list(range(1, 10))
+    assert again.log.tail_truncations == 1
+    assert again.log.statistics()["tail_truncations"] == 1
+    cut = [entry for entry in logs if entry["event"] == "store.tail_truncated"]
+    assert len(cut) == 1 and cut[0]["cut_bytes"] > 0
+    assert again.emit("p", range(10, 12))[0].seq == 10  # the cut seq is assigned again: no client saw it
+    again.log.close()
+    assert [e.seq for e in Gateway(tmp_path).ring] == [*range(1, 10), 10, 11]
+
+
+def test_corrupt_record_in_an_older_segment_keeps_the_newer_ones(tmp_path: Path) -> None:
+    gw = Gateway(tmp_path, capacity=100, segment_events=10)
+    for start in range(1, 41, 10):
+        gw.emit("p", range(start, start + 10))
+    gw.log.close()
+    first = segments(tmp_path)[0]
+    data = bytearray(first.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    first.write_bytes(bytes(data))
+    again = Gateway(tmp_path, capacity=100, segment_events=10)
+    assert again.log.tail_truncations == 1
+    held = [e.seq for e in again.ring]
+    assert held[-1] == 40 and held == list(range(held[0], 41)) and held[0] > 1
+    assert again.emit("p", range(41, 42))[0].seq == 41  # seqs are never reused
+
+
+def test_fsync_interval_zero_fsyncs_every_batch_before_returning(tmp_path: Path) -> None:
+    gw = Gateway(tmp_path, fsync=0)
+    before = gw.log.fsyncs
+    gw.emit("p", range(1, 4))
+    gw.emit("p", range(4, 6))
+    assert gw.log.fsyncs == before + 2
+
+
+def test_write_failure_disables_the_log_and_forgets_the_epoch(tmp_path: Path) -> None:
+    gw = Gateway(tmp_path)
+    gw.emit("p", range(1, 3))
+    os.close(gw.log._fd)  # the disk goes away under us
+    with capture_logs() as logs:
+        gw.emit("p", range(3, 5))
+    assert gw.log.failed and gw.log.write_errors == 1
+    assert any(entry["event"] == "store.write_failed" for entry in logs)
+    assert not (tmp_path / "epoch").exists()
+    gw.log._fd = -1
+    assert Gateway(tmp_path).epoch != gw.epoch  # the next start tells clients the epoch changed
+
+
+def test_unusable_directory_is_one_line_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StateDirError, match="cannot use --state-dir"):
+        open_state(str(blocker / "sub"), Ring(5), ProducerTracker(), fsync_interval=1.0, coalesce_types=COALESCE)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cut=st.integers(0, 10_000), flip=st.none() | st.integers(0, 10_000))
+def test_any_damage_to_the_log_restores_a_valid_prefix(
+    tmp_path_factory: pytest.TempPathFactory, cut: int, flip: int | None
+) -> None:
+    directory = tmp_path_factory.mktemp("log")
+    gw = Gateway(directory, capacity=200)
+    gw.emit("p", range(1, 41))
+    gw.log.close()
+    path = segments(directory)[-1]
+    data = bytearray(path.read_bytes())
+    if flip is not None and data:
+        data[flip % len(data)] ^= 0x55
+    path.write_bytes(bytes(data[: cut % (len(data) + 1)]))
+    again = Gateway(directory, capacity=200)
+    held = [e for e in again.ring]
+    assert [e.seq for e in held] == list(range(1, len(held) + 1))
+    assert all(same(a, b) for a, b in zip(held, gw.ring, strict=False))
+
+
+def test_frame_round_trip() -> None:
+    from gateway.store import ProducersRecord
+
+    records = [ProducersRecord([("p", 3, 1.5)])]
+    data = b"".join(frame(r) for r in records)
+    assert read_records(data) == (records, len(data))
+    assert read_records(data[:-1]) == ([], 0)
+
+
+async def test_timed_fsync_runs_off_the_loop_and_only_when_something_was_written(tmp_path: Path) -> None:
+    import asyncio
+
+    gw = Gateway(tmp_path, fsync=0.01)
+    gw.log.start(asyncio.get_running_loop())
+    try:
+        gw.emit("p", range(1, 4))
+        deadline = asyncio.get_running_loop().time() + 10
+        while gw.log.fsyncs == 0:
+            assert asyncio.get_running_loop().time() < deadline, "no timed fsync"
+            await asyncio.sleep(0.01)
+        synced = gw.log.fsyncs
+        await asyncio.sleep(0.1)  # ten idle ticks: nothing new was written, nothing to fsync
+        assert gw.log.fsyncs == synced and gw.log.last_fsync_at is not None
+    finally:
+        gw.log.close()
