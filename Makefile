@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench venv browser service-tools install clean
+.PHONY: run test lint bench venv browser service-tools node install clean
 
 venv: $(STAMP)
 
@@ -44,7 +44,14 @@ lint: venv
 install:
 	sh deploy/install.sh
 
-bench: venv
+## The benchmark load client is plain Node (no npm packages): Debian's nodejs if missing.
+node:
+	@command -v node >/dev/null 2>&1 || { \
+	  echo "installing nodejs (Debian package) for the benchmark load client"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs >/dev/null; }
+
+## Throughput, latency, Core cost and memory against issue 8's targets (≤ 10 min, loopback only).
+bench: venv node
 	$(PY) -m bench.run
 
 clean:

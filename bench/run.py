@@ -416,7 +416,7 @@ def main() -> int:
             print("core cost …", file=sys.stderr, flush=True)
             results["core_cost"] = run_core_cost(a.quick)
         if "memory" in a.only:
-            n = min(1000 if a.quick else 10_000, hard // 2 - 100)
+            n = min(1000 if a.quick else 10_000, hard - 200)  # the limit is per process (client, gateway)
             print(f"memory with {n} idle clients …", file=sys.stderr, flush=True)
             results["memory"] = run_memory(workdir, n)
     results["elapsed_s"] = time.monotonic() - started
