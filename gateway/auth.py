@@ -6,8 +6,8 @@ subscriber has joined the hub::
 
     grant = authorize(request, state, flt)      # raises 403 / 401 / 429
     ...                                         # upgrade, start_subscription(...)
-    release = watch(state, sub, grant)          # exp timer + SIGHUP revocation
-    try: ... finally: state.hub.remove(sub); release()
+    watch(state, sub, grant)                    # exp timer + SIGHUP revocation
+    try: ... finally: state.hub.remove(sub); release(state, sub)
 
 Order of the checks, each refused before any byte of the stream is sent:
 
@@ -466,17 +466,16 @@ class Authenticator:
 
     # -- while connected ----------------------------------------------------------------
 
-    def watch(self, sub: Subscriber, grant: Grant) -> Callable[[], None]:
-        """Close ``sub`` with 1008 when its credential expires or is revoked; returns the release."""
+    def watch(self, sub: Subscriber, grant: Grant) -> None:
+        """Close ``sub`` with 1008 when its credential expires or is revoked, until :meth:`release`."""
         timer = None
         if grant.scope.expires_at is not None:
             loop = asyncio.get_running_loop()
             delay = max(0.0, grant.scope.expires_at - time.time())
             timer = loop.call_at(loop.time() + delay, self._expire, sub)
         self._watched[sub] = _Watched(grant, timer)
-        return lambda: self._release(sub)
 
-    def _release(self, sub: Subscriber) -> None:
+    def release(self, sub: Subscriber) -> None:
         watched = self._watched.pop(sub, None)
         if watched is not None and watched.timer is not None:
             watched.timer.cancel()
@@ -490,7 +489,7 @@ class Authenticator:
         self._close(sub, "token expired")
 
     def _close(self, sub: Subscriber, reason: str) -> None:
-        self._release(sub)
+        self.release(sub)
         self.hub.remove(sub)
         sub.kick(1008, reason)
 
@@ -535,6 +534,11 @@ def authorize(request: web.Request, state: GatewayState, flt: Filter) -> Grant:
     return state.auth.authorize(request, flt)
 
 
-def watch(state: GatewayState, sub: Subscriber, grant: Grant) -> Callable[[], None]:
-    """Enforce ``grant``'s expiry and SIGHUP revocation on ``sub``; call the result when it leaves."""
-    return state.auth.watch(sub, grant)
+def watch(state: GatewayState, sub: Subscriber, grant: Grant) -> None:
+    """Enforce ``grant``'s expiry and SIGHUP revocation on ``sub`` until :func:`release`."""
+    state.auth.watch(sub, grant)
+
+
+def release(state: GatewayState, sub: Subscriber) -> None:
+    """``sub`` has left: stop watching its credential (no closure kept per client)."""
+    state.auth.release(sub)

@@ -43,8 +43,26 @@ CATCH_UP_CHUNK = 512
 
 
 class Subscriber:
-    """One client's delivery state.  Subclasses choose the byte format."""
+    """One client's delivery state.  Subclasses choose the byte format.
 
+    Slotted: one of these lives per connected client, so its size is part of
+    the per-idle-client memory figure.
+    """
+
+    __slots__ = (
+        "cache_key",
+        "caught_up",
+        "closed",
+        "coalescing",
+        "cursor",
+        "delivered",
+        "dropped",
+        "filter",
+        "kick",
+        "lagging",
+        "peer",
+        "transport",
+    )
     kind = "ws"
 
     def __init__(

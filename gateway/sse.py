@@ -38,7 +38,7 @@ import msgspec
 from aiohttp import hdrs, web
 
 from gateway import logs
-from gateway.auth import authorize, watch
+from gateway.auth import authorize, release, watch
 from gateway.codec import encode_control
 from gateway.fanout import Subscriber
 from gateway.filters import Filter
@@ -82,6 +82,7 @@ def sse_message(event: str, data: bytes, ident: str | None = None) -> bytes:
 class SseSubscriber(Subscriber):
     """An SSE client: events rendered once per entry (``Entry.sse``) and written as HTTP chunks."""
 
+    __slots__ = ("chunked", "close_timeout", "done", "epoch", "last_beat", "since")
     kind = "sse"
 
     def __init__(
@@ -232,7 +233,7 @@ async def handle_sse(request: web.Request) -> web.StreamResponse:
     clients = request.app[SSE_CLIENTS]
     clients.add(sub)
     start_subscription(state, sub, since, epoch)
-    release = watch(state, sub, grant)
+    watch(state, sub, grant)
     log.info(
         "client.connected",
         transport="sse",
@@ -246,7 +247,7 @@ async def handle_sse(request: web.Request) -> web.StreamResponse:
         await sub.done.wait()
     finally:
         state.hub.remove(sub)
-        release()
+        release(state, sub)
         clients.remove(sub)
         log.info("client.disconnected", transport="sse", peer=peer, delivered=sub.delivered, dropped=sub.dropped)
     return resp

@@ -25,9 +25,10 @@ import msgspec
 from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 
 from gateway import logs
-from gateway.auth import authorize, watch
+from gateway.auth import authorize, release, watch
 from gateway.codec import ws_frame
 from gateway.fanout import Subscriber
+from gateway.filters import Filter
 from gateway.limits import check_admission, message_bucket, refuse_after_upgrade, set_keepalive
 from gateway.state import STATE, GatewayState
 from gateway.subscription import RequestError, parse_request, start_subscription
@@ -41,7 +42,17 @@ _JSON_DECODER = msgspec.json.Decoder()
 
 
 class WsSubscriber(Subscriber):
+    """A WebSocket client: events go out as the entry's prebuilt frame."""
+
+    __slots__ = ("close_timeout",)
     kind = "ws"
+
+    def __init__(self, transport: Any, flt: Filter, peer: str, close_timeout: float) -> None:
+        super().__init__(transport, flt, peer, self._kick)
+        self.close_timeout = close_timeout
+
+    def _kick(self, code: int, reason: str) -> None:
+        kick_transport(self.transport, code, reason, self.close_timeout)
 
 
 def close_frame(code: int, reason: str) -> bytes:
@@ -86,12 +97,10 @@ async def handle_ws(request: web.Request) -> web.StreamResponse:
         kick_transport(transport, 1013, "over capacity", config.close_timeout)
         return ws
     set_keepalive(transport, config.tcp_keepalive)
-    sub = WsSubscriber(
-        transport, flt, peer, lambda code, reason: kick_transport(transport, code, reason, config.close_timeout)
-    )
+    sub = WsSubscriber(transport, flt, peer, config.close_timeout)
     bucket = message_bucket(config, time.monotonic())
     start_subscription(state, sub, since, epoch)
-    release = watch(state, sub, grant)
+    watch(state, sub, grant)
     log.info(
         "client.connected",
         transport="ws",
@@ -119,7 +128,7 @@ async def handle_ws(request: web.Request) -> web.StreamResponse:
     finally:
         state.hub.remove(sub)
         asyncio.get_running_loop().call_later(config.close_timeout, transport.abort)
-        release()
+        release(state, sub)
         log.info(
             "client.disconnected",
             transport="ws",
