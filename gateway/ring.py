@@ -91,19 +91,20 @@ class Ring:
         self._first = head + 1
 
     def append(self, entry: Entry) -> Entry | None:
-        """Add the next entry; returns the evicted one, if any."""
-        size = len(self)
-        if size == 0:
-            self._first = entry.seq
-        elif entry.seq != self.head + 1:
-            raise ValueError(f"ring expects seq {self.head + 1}, got {entry.seq}")
-        cap = self.capacity
-        slot = entry.seq % cap
-        evicted = self._slots[slot] if size == cap else None
-        prev = self._slots[(entry.seq - 1) % cap] if size else None
-        entry.cum_bytes = (prev.cum_bytes if prev is not None else 0) + len(entry.frame)
-        self._slots[slot] = entry
-        self.head = entry.seq
+        """Add the next entry; returns the evicted one, if any.  Runs once per event: locals only."""
+        seq, head, first, cap, slots = entry.seq, self.head, self._first, self.capacity, self._slots
+        if head < first:  # empty
+            self._first = first = seq
+            prev_bytes = 0
+        elif seq != head + 1:
+            raise ValueError(f"ring expects seq {head + 1}, got {seq}")
+        else:
+            prev_bytes = slots[head % cap].cum_bytes  # type: ignore[union-attr]  # head is held
+        slot = seq % cap
+        evicted = slots[slot] if head - first + 1 == cap else None
+        entry.cum_bytes = prev_bytes + len(entry.frame)
+        slots[slot] = entry
+        self.head = seq
         if evicted is not None:
             self._first = evicted.seq + 1
             self.evictions += 1
@@ -111,7 +112,7 @@ class Ring:
             if key is not None and self.latest_by_key.get(key) == evicted.seq:
                 del self.latest_by_key[key]
         if entry.coalesce_key is not None:
-            self.latest_by_key[entry.coalesce_key] = entry.seq
+            self.latest_by_key[entry.coalesce_key] = seq
         return evicted
 
     def get(self, seq: int) -> Entry:

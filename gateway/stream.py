@@ -71,9 +71,10 @@ class Stream:
         received = time.perf_counter()
         entries: list[Entry] = []
         reasons: list[str] = []
-        max_bytes, whitelist, admit = self.max_event_bytes, self.types_whitelist, self._admit
+        max_bytes, whitelist, coalesce = self.max_event_bytes, self.types_whitelist, self.coalesce_types
+        admit = self.tracker.admit
         seq = self.ring.head + 1
-        for frames in messages:
+        for frames in messages:  # once per event: locals, one call per step
             event = decode_ingest(frames, max_bytes)
             if isinstance(event, str):
                 self.rejected[event] += 1
@@ -83,10 +84,13 @@ class Stream:
                 self.rejected["not_allowed"] += 1
                 reasons.append("not_allowed")
                 continue
-            entry = admit(event, now, seq)
-            if entry is not None:
-                entries.append(entry)
-                seq += 1
+            missed = admit(event.producer, event.pseq, now)
+            if missed < 0:
+                self.duplicates += 1
+                continue
+            gap = self._upstream_gap(event.producer, missed, seq, now) if missed else b""
+            entries.append(make_entry(event, seq, gap, coalesce))
+            seq += 1
         self.commit(entries)
         if entries:
             self.write_latency.observe(time.perf_counter() - received)
@@ -98,32 +102,20 @@ class Stream:
             return
         if self.sink is not None:
             self.sink.append(entries)
-        ring = self.ring
+        append = self.ring.append
         for entry in entries:
-            ring.append(entry)
+            append(entry)
         self.accepted += len(entries)
         self.hub.broadcast(entries)
 
-    def _admit(self, event: WireEvent, now: float, seq: int) -> Entry | None:
-        missed = self.tracker.admit(event.producer, event.pseq, now)
-        if missed < 0:
-            self.duplicates += 1
-            return None
-        gap = b""
-        if missed:
-            self.upstream_gaps += 1
-            self.upstream_missed += missed
-            self.last_upstream_gap_at = now
-            gap = encode_control(
-                {
-                    "type": "gateway.gap",
-                    "reason": "upstream",
-                    "producer": event.producer,
-                    "missed": missed,
-                    "seq": seq,
-                }
-            )
-        return make_entry(event, seq, gap, self.coalesce_types)
+    def _upstream_gap(self, producer: str, missed: int, seq: int, now: float) -> bytes:
+        """Count an upstream loss of ``missed`` events seen at ``seq``; the gap message to send before it."""
+        self.upstream_gaps += 1
+        self.upstream_missed += missed
+        self.last_upstream_gap_at = now
+        return encode_control(
+            {"type": "gateway.gap", "reason": "upstream", "producer": producer, "missed": missed, "seq": seq}
+        )
 
     def _allowed(self, event_type: str) -> bool:
         ok = self._allowed_cache.get(event_type)
