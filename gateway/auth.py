@@ -1,13 +1,13 @@
 """Who may subscribe and what they may see (``--auth``, ``--allow-origin``).
 
 Every subscribing transport (WebSocket, SSE) calls :func:`authorize` before
-the upgrade / before the response starts, and :func:`watch` once its
-subscriber has joined the hub::
+the upgrade / before the response starts, and ``subscription.join`` (which calls
+:meth:`Authenticator.watch`) once its subscriber has joined the hub::
 
     grant = authorize(request, state, flt)      # raises 403 / 401 / 429
-    ...                                         # upgrade, start_subscription(...)
-    watch(state, sub, grant)                    # exp timer + SIGHUP revocation
-    try: ... finally: state.hub.remove(sub); release(state, sub)
+    ...                                         # upgrade
+    join(state, sub, grant, since, epoch)       # subscription.join: exp timer + SIGHUP revocation
+    try: ... finally: leave(state, sub)         # subscription.leave: released
 
 Order of the checks, each refused before any byte of the stream is sent:
 
@@ -532,13 +532,3 @@ class Authenticator:
 def authorize(request: web.Request, state: GatewayState, flt: Filter) -> Grant:
     """Origin, rate limit and credential for one subscribing request; raises 403/429/401."""
     return state.auth.authorize(request, flt)
-
-
-def watch(state: GatewayState, sub: Subscriber, grant: Grant) -> None:
-    """Enforce ``grant``'s expiry and SIGHUP revocation on ``sub`` until :func:`release`."""
-    state.auth.watch(sub, grant)
-
-
-def release(state: GatewayState, sub: Subscriber) -> None:
-    """``sub`` has left: stop watching its credential (no closure kept per client)."""
-    state.auth.release(sub)

@@ -38,14 +38,14 @@ import msgspec
 from aiohttp import hdrs, web
 
 from gateway import logs
-from gateway.auth import authorize, release, watch
+from gateway.auth import authorize
 from gateway.codec import encode_control
 from gateway.fanout import Subscriber
 from gateway.filters import Filter
 from gateway.limits import check_admission, refuse_after_upgrade, set_keepalive
 from gateway.ring import Entry
 from gateway.state import STATE, GatewayState
-from gateway.subscription import RequestError, parse_request, start_subscription
+from gateway.subscription import RequestError, join, leave, parse_request
 
 log = logs.get("gateway.sse")
 
@@ -232,22 +232,10 @@ async def handle_sse(request: web.Request) -> web.StreamResponse:
     set_keepalive(transport, config.tcp_keepalive)
     clients = request.app[SSE_CLIENTS]
     clients.add(sub)
-    start_subscription(state, sub, since, epoch)
-    watch(state, sub, grant)
-    log.info(
-        "client.connected",
-        transport="sse",
-        peer=peer,
-        credential=grant.scope.label,
-        types=flt.types,
-        entity=flt.entities,
-        since=since,
-    )
+    join(state, sub, grant, since, epoch)
     try:
         await sub.done.wait()
     finally:
-        state.hub.remove(sub)
-        release(state, sub)
+        leave(state, sub)
         clients.remove(sub)
-        log.info("client.disconnected", transport="sse", peer=peer, delivered=sub.delivered, dropped=sub.dropped)
     return resp

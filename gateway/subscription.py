@@ -1,21 +1,30 @@
-"""What WebSocket and SSE share: parsing a subscription request and starting it.
+"""What WebSocket and SSE share: parsing a subscription request, starting and ending it.
 
 :func:`parse_request` turns the query (``types``, ``entity``, ``since``,
 ``epoch``) into a :class:`Filter` and a resume point, or a :class:`RequestError`
 (HTTP 400 before any upgrade).  :func:`start_subscription` sends
 ``gateway.hello`` and any resume gap and joins the hub in one synchronous step,
 with no await between reading the ring and registering the cursor, so replay
-and live delivery meet with no duplicate and no hole.
+and live delivery meet with no duplicate and no hole.  :func:`join` adds the
+credential watch (expiry, SIGHUP revocation) and the ``client.connected`` line;
+:func:`leave` undoes both and logs ``client.disconnected``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
+from gateway import logs
 from gateway.fanout import Subscriber
 from gateway.filters import Filter, FilterError, parse_entities, parse_types
 from gateway.resume import hello, plan_resume
 from gateway.state import GatewayState
+
+if TYPE_CHECKING:
+    from gateway.auth import Grant
+
+log = logs.get("gateway.subscription")
 
 
 class RequestError(ValueError):
@@ -54,3 +63,32 @@ def start_subscription(state: GatewayState, sub: Subscriber, since: int | None, 
     if gap is not None:
         sub.send_control(gap)
     state.hub.add(sub, start)
+
+
+def join(state: GatewayState, sub: Subscriber, grant: Grant, since: int | None, epoch: str | None) -> None:
+    """Start ``sub`` (see :func:`start_subscription`) and enforce its credential until :func:`leave`."""
+    start_subscription(state, sub, since, epoch)
+    state.auth.watch(sub, grant)
+    log.info(
+        "client.connected",
+        transport=sub.kind,
+        peer=sub.peer,
+        credential=grant.scope.label,
+        types=sub.filter.types,
+        entity=sub.filter.entities,
+        since=since,
+    )
+
+
+def leave(state: GatewayState, sub: Subscriber, **context: Any) -> None:
+    """``sub`` has gone (or was closed): out of the hub, its credential no longer watched."""
+    state.hub.remove(sub)
+    state.auth.release(sub)
+    log.info(
+        "client.disconnected",
+        transport=sub.kind,
+        peer=sub.peer,
+        delivered=sub.delivered,
+        dropped=sub.dropped,
+        **context,
+    )

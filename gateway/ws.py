@@ -25,13 +25,13 @@ import msgspec
 from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 
 from gateway import logs
-from gateway.auth import authorize, release, watch
+from gateway.auth import authorize
 from gateway.codec import ws_frame
 from gateway.fanout import Subscriber
 from gateway.filters import Filter
 from gateway.limits import check_admission, message_bucket, refuse_after_upgrade, set_keepalive
 from gateway.state import STATE, GatewayState
-from gateway.subscription import RequestError, parse_request, start_subscription
+from gateway.subscription import RequestError, join, leave, parse_request
 
 log = logs.get("gateway.ws")
 
@@ -99,17 +99,7 @@ async def handle_ws(request: web.Request) -> web.StreamResponse:
     set_keepalive(transport, config.tcp_keepalive)
     sub = WsSubscriber(transport, flt, peer, config.close_timeout)
     bucket = message_bucket(config, time.monotonic())
-    start_subscription(state, sub, since, epoch)
-    watch(state, sub, grant)
-    log.info(
-        "client.connected",
-        transport="ws",
-        peer=peer,
-        credential=grant.scope.label,
-        types=flt.types,
-        entity=flt.entities,
-        since=since,
-    )
+    join(state, sub, grant, since, epoch)
     try:
         async for msg in ws:
             if not bucket.take(time.monotonic()):
@@ -126,17 +116,8 @@ async def handle_ws(request: web.Request) -> web.StreamResponse:
                 _count_error(state, sub, msg.data)
                 break
     finally:
-        state.hub.remove(sub)
+        leave(state, sub, close_code=ws.close_code)
         asyncio.get_running_loop().call_later(config.close_timeout, transport.abort)
-        release(state, sub)
-        log.info(
-            "client.disconnected",
-            transport="ws",
-            peer=peer,
-            delivered=sub.delivered,
-            dropped=sub.dropped,
-            close_code=ws.close_code,
-        )
     return ws
 
 

@@ -8,7 +8,6 @@ temporary directory).  A failed test leaves ``test-output/<test>/screenshot.png`
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -19,18 +18,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import BrowserContext, Page, sync_playwright
 
-from tests.conftest import ROOT, Gateway
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, Gateway
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 OUTPUT = ROOT / "test-output"
 #: Browser-side waits (ms): generous, the machine is shared.
 WAIT_MS = 20_000

@@ -15,19 +15,8 @@ from playwright.sync_api import sync_playwright
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from tests.conftest import Gateway, run_python
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, Gateway, run_python
 from tests.e2e.test_data_path import emit_script, recv_json
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def http_status(url: str, headers: dict[str, str]) -> int:
