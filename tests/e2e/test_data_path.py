@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import stat
 import textwrap
 
 from websockets.sync.client import connect
@@ -147,3 +148,16 @@ def test_sigterm_closes_clients_with_1001_and_exits_zero(gateway: Gateway) -> No
         assert gateway.proc.wait(5) == 0
         assert time.monotonic() - started < 5
     wait_for(lambda: '"gateway.stopped"' in gateway.logs(), 2, "gateway.stopped log")
+
+
+def test_ipc_ingest_socket_is_group_writable_only_and_carries_events(gateway_factory, tmp_path) -> None:
+    """SPEC/security: an ipc ingest socket is created mode 0660 (owner and the service group; docs/security.md)."""
+    path = tmp_path / "ingest.sock"
+    gateway = gateway_factory("--ingest", f"ipc://{path}")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o660
+    with connect(gateway.ws_url) as ws:
+        assert recv_json(ws)["type"] == "gateway.hello"
+        result = run_python(emit_script(f"ipc://{path}", 'em.emit("task.started", entity=("task", "ipc"))'))
+        assert result.returncode == 0, result.stderr
+        event = recv_json(ws)
+        assert (event["type"], event["entity"], event["seq"]) == ("task.started", {"kind": "task", "id": "ipc"}, 1)

@@ -172,3 +172,14 @@ def test_accepted_sockets_have_tcp_keepalive(gateway_factory) -> None:
         ).stdout
         timers = re.findall(r"timer:\(keepalive,(\d+)sec", out)
         assert timers and all(int(t) <= 30 for t in timers), out
+
+
+def test_more_filters_than_max_filters_is_refused_with_400_before_the_upgrade(gateway_factory) -> None:
+    gateway = gateway_factory("--max-filters", "3")
+    with pytest.raises(InvalidStatus) as info:
+        connect(gateway.ws_url + "?types=a.*,b.*,c.*&entity=task:x")
+    assert info.value.response.status_code == 400
+    assert b"too many filters (max 3)" in info.value.response.body
+    assert gateway.status()["clients"]["refused"]["bad_request"] == 1
+    with connect(gateway.ws_url + "?types=a.*,b.*&entity=task:x") as ws:  # exactly the limit
+        assert recv_json(ws)["type"] == "gateway.hello"
