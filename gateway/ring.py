@@ -16,51 +16,33 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import msgspec
 
-class Entry:
-    """One sequenced event, encoded once for every transport."""
 
-    __slots__ = (
-        "coalesce_key",
-        "cum_bytes",
-        "eid",
-        "frame",
-        "json",
-        "kind",
-        "producer",
-        "pseq",
-        "seq",
-        "sse",
-        "type",
-        "upstream_gap",
-    )
+class Entry(msgspec.Struct, gc=False):
+    """One sequenced event, encoded once for every transport.
 
-    def __init__(
-        self,
-        seq: int,
-        type: str,  # noqa: A002 - the protocol's field name
-        kind: str | None,
-        eid: str | None,
-        json: bytes,
-        frame: bytes,
-        producer: str,
-        pseq: int,
-        upstream_gap: bytes = b"",
-    ) -> None:
-        self.seq = seq
-        self.type = type
-        self.kind = kind
-        self.eid = eid
-        self.json = json
-        self.frame = frame
-        self.producer = producer
-        self.pseq = pseq
-        #: JSON of a ``gateway.gap`` (reason ``upstream``) to send before this event, or b"".
-        self.upstream_gap = upstream_gap
-        self.cum_bytes = 0
-        self.coalesce_key: tuple[str, str | None, str | None] | None = None
-        #: SSE bytes, built on first use by an SSE client.
-        self.sse: bytes | None = None
+    A msgspec Struct: built in C (one per accepted event, on the ingest hot path)
+    and not tracked by the cycle collector (``gc=False``: it holds only bytes,
+    strings, ints and a tuple of strings, so it can never be part of a cycle),
+    so a full ring costs the collector nothing.
+    """
+
+    seq: int
+    type: str
+    kind: str | None
+    eid: str | None
+    json: bytes
+    frame: bytes
+    producer: str
+    pseq: int
+    #: JSON of a ``gateway.gap`` (reason ``upstream``) to send before this event, or b"".
+    upstream_gap: bytes = b""
+    #: Running total of frame bytes up to and including this entry (set by :meth:`Ring.append`).
+    cum_bytes: int = 0
+    coalesce_key: tuple[str, str | None, str | None] | None = None
+    #: SSE bytes, built on first use by an SSE client.
+    sse: bytes | None = None
 
 
 class Ring:
