@@ -32,7 +32,6 @@ messages it is sent cover every seq from its start cursor onwards, in order.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 from gateway.codec import encode_control, ws_frame
@@ -43,10 +42,12 @@ CATCH_UP_CHUNK = 512
 
 
 class Subscriber:
-    """One client's delivery state.  Subclasses choose the byte format.
+    """One client's delivery state.  Subclasses choose the byte format and how to close.
 
-    Slotted: one of these lives per connected client, so its size is part of
-    the per-idle-client memory figure.
+    Slotted, and holding no callable that points back at itself: one of these
+    lives per connected client, so its size is part of the per-idle-client memory
+    figure, and it must be freed by reference counting the moment its client
+    leaves, not by a later cycle collection.
     """
 
     __slots__ = (
@@ -58,7 +59,6 @@ class Subscriber:
         "delivered",
         "dropped",
         "filter",
-        "kick",
         "lagging",
         "peer",
         "transport",
@@ -70,12 +70,10 @@ class Subscriber:
         transport: asyncio.BaseTransport,
         flt: Filter,
         peer: str,
-        kick: Callable[[int, str], None],
     ) -> None:
         self.transport: Any = transport
         self.filter = flt
         self.peer = peer
-        self.kick = kick
         self.cursor = 0
         self.lagging = False
         self.coalescing = False
@@ -86,6 +84,10 @@ class Subscriber:
         #: on (a client replaying a long resume is bounded only by the ring).
         self.caught_up = False
         self.cache_key: tuple[object, ...] = (self.kind, flt.key)
+
+    def kick(self, code: int, reason: str) -> None:
+        """Close this client: WebSocket close ``code``; SSE ends the stream.  Per transport."""
+        raise NotImplementedError
 
     def entry_bytes(self, entry: Entry) -> bytes:
         return entry.frame

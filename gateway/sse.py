@@ -96,7 +96,7 @@ class SseSubscriber(Subscriber):
         chunked: bool,
         close_timeout: float,
     ) -> None:
-        super().__init__(transport, flt, peer, self._kick)
+        super().__init__(transport, flt, peer)
         self.epoch = epoch
         #: HTTP/1.1 responses are chunked (every write framed); HTTP/1.0 ones end when the connection does.
         self.chunked = chunked
@@ -136,7 +136,7 @@ class SseSubscriber(Subscriber):
         if not self.lagging:
             self.write(b": hb\n\n")
 
-    def _kick(self, code: int, reason: str) -> None:
+    def kick(self, code: int, reason: str) -> None:
         """End the stream after what is buffered (SSE has no close codes); abort if it never drains."""
         self.closed = True
         transport = self.transport

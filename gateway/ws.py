@@ -48,10 +48,10 @@ class WsSubscriber(Subscriber):
     kind = "ws"
 
     def __init__(self, transport: Any, flt: Filter, peer: str, close_timeout: float) -> None:
-        super().__init__(transport, flt, peer, self._kick)
+        super().__init__(transport, flt, peer)
         self.close_timeout = close_timeout
 
-    def _kick(self, code: int, reason: str) -> None:
+    def kick(self, code: int, reason: str) -> None:
         kick_transport(self.transport, code, reason, self.close_timeout)
 
 

@@ -44,6 +44,9 @@ class CountingSubscriber(Subscriber):
         CountingSubscriber.renders += 1
         return entry.frame
 
+    def kick(self, code: int, reason: str) -> None:
+        raise AssertionError(f"nobody is kicked here ({code} {reason})")
+
 
 def wire(pseq: int, kind: str = "task", producer: str = "p1") -> list[bytes]:
     event = WireEvent(
@@ -59,7 +62,7 @@ def setup(*filters: Filter) -> tuple[Stream, list[Transport]]:
     transports = []
     for flt in filters:
         t = Transport()
-        hub.add(CountingSubscriber(t, flt, "127.0.0.1", lambda code, reason: None), ring.head)
+        hub.add(CountingSubscriber(t, flt, "127.0.0.1"), ring.head)
         transports.append(t)
     CountingSubscriber.renders = 0
     return stream, transports

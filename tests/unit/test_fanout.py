@@ -10,6 +10,7 @@ what each client finally received.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -52,6 +53,13 @@ class LineSubscriber(Subscriber):
     """One JSON document per line instead of WebSocket frames, to read back easily."""
 
     kind = "lines"
+
+    def __init__(self, transport: Any, flt: Filter, peer: str, on_kick: Callable[[int, str], None]) -> None:
+        super().__init__(transport, flt, peer)
+        self.on_kick = on_kick
+
+    def kick(self, code: int, reason: str) -> None:
+        self.on_kick(code, reason)
 
     def entry_bytes(self, entry: Any) -> bytes:
         return bytes(entry.json) + b"\n"

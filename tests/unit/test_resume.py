@@ -132,16 +132,25 @@ def wire(producer: str, pseq: int, kind: str = "task", eid: str = "a") -> list[b
     return [ENCODER.encode(WireEvent("task.progress", "t", "core", Entity(kind, eid), {}, producer, pseq))]
 
 
+class KickRecorder(Subscriber):
+    """A WebSocket-framed subscriber that records its close code instead of closing."""
+
+    __slots__ = ("kicked",)
+
+    def __init__(self, transport: Any, flt: Filter) -> None:
+        super().__init__(transport, flt, "peer")
+        self.kicked: int | None = None
+
+    def kick(self, code: int, reason: str) -> None:
+        self.kicked = code
+
+
 class Client:
     def __init__(self, state: Any, flt: Filter, since: int | None, epoch: str | None) -> None:
         self.transport = MemoryTransport()
-        self.kicked: int | None = None
-        self.sub = Subscriber(self.transport, flt, "peer", self._kick)  # type: ignore[arg-type]
+        self.sub = KickRecorder(self.transport, flt)
         self.since = since
         start_subscription(state, self.sub, since, epoch)
-
-    def _kick(self, code: int, reason: str) -> None:
-        self.kicked = code
 
     def check_account(self, head: int) -> list[dict[str, Any]]:
         """Hello first; then every seq after the start is delivered or inside exactly one gap, in order."""
@@ -159,7 +168,7 @@ class Client:
                 if self.sub.filter.matches_all:
                     assert m["seq"] == cursor + 1, (m, cursor)  # and no hole
                 cursor = m["seq"]
-        if self.kicked is None:
+        if self.sub.kicked is None:
             assert self.sub.cursor == head
             assert cursor == head or not self.sub.filter.matches_all
         return msgs
