@@ -1,13 +1,13 @@
 """Who may subscribe and what they may see (``--auth``, ``--allow-origin``).
 
-Every subscribing transport (WebSocket, SSE) calls :func:`authorize` before
-the upgrade / before the response starts, and ``subscription.join`` (which calls
-:meth:`Authenticator.watch`) once its subscriber has joined the hub::
+Every subscribing transport (WebSocket, SSE) goes through ``subscription``,
+which calls :func:`authorize` before the upgrade / before the response starts
+and :meth:`Authenticator.watch` once the subscriber has joined the hub::
 
-    grant = authorize(request, state, flt)      # raises 403 / 401 / 429
-    ...                                         # upgrade
-    join(state, sub, grant, since, epoch)       # subscription.join: exp timer + SIGHUP revocation
-    try: ... finally: leave(state, sub)         # subscription.leave: released
+    grant, since, epoch = admit(request, state)  # authorize(): raises 403 / 401 / 429
+    ...                                          # upgrade
+    join(state, sub, grant, since, epoch)        # watch(): exp timer + SIGHUP revocation
+    try: ... finally: leave(state, sub)          # release()
 
 Order of the checks, each refused before any byte of the stream is sent:
 

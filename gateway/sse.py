@@ -38,14 +38,13 @@ import msgspec
 from aiohttp import hdrs, web
 
 from gateway import logs
-from gateway.auth import authorize
 from gateway.codec import encode_control
 from gateway.fanout import Subscriber
 from gateway.filters import Filter
-from gateway.limits import check_admission, refuse_after_upgrade, set_keepalive
+from gateway.limits import refuse_after_upgrade, set_keepalive
 from gateway.ring import Entry
 from gateway.state import STATE, GatewayState
-from gateway.subscription import RequestError, join, leave, parse_request
+from gateway.subscription import RequestError, admit, join, leave
 
 log = logs.get("gateway.sse")
 
@@ -195,15 +194,7 @@ def resume_point(request: web.Request, since: int | None, epoch: str | None) -> 
 async def handle_sse(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     config = state.config
-    try:
-        flt, since, epoch = parse_request(request.query, config.max_filters)
-        since, epoch = resume_point(request, since, epoch)
-    except RequestError as exc:
-        state.ws_refused["bad_request"] += 1
-        raise web.HTTPBadRequest(text=f"{exc}\n") from None
-    grant = authorize(request, state, flt)
-    flt = grant.filter
-    check_admission(request, state)
+    grant, since, epoch = admit(request, state, resume_point)
     resp = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream; charset=utf-8",
@@ -224,7 +215,7 @@ async def handle_sse(request: web.Request) -> web.StreamResponse:
     peer = request.remote or "?"
     chunked = resp.headers.get(hdrs.TRANSFER_ENCODING) == "chunked"  # aiohttp chose the framing in prepare()
     sub = SseSubscriber(
-        transport, flt, peer, state.stream.epoch, since, chunked=chunked, close_timeout=config.close_timeout
+        transport, grant.filter, peer, state.stream.epoch, since, chunked=chunked, close_timeout=config.close_timeout
     )
     if refuse_after_upgrade(state, peer) is not None:
         sub.kick(1013, "over capacity")

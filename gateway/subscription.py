@@ -2,7 +2,8 @@
 
 :func:`parse_request` turns the query (``types``, ``entity``, ``since``,
 ``epoch``) into a :class:`Filter` and a resume point, or a :class:`RequestError`
-(HTTP 400 before any upgrade).  :func:`start_subscription` sends
+(HTTP 400 before any upgrade); :func:`admit` adds auth and capacity, all decided
+before a byte of the stream is sent.  :func:`start_subscription` sends
 ``gateway.hello`` and any resume gap and joins the hub in one synchronous step,
 with no await between reading the ring and registering the cursor, so replay
 and live delivery meet with no duplicate and no hole.  :func:`join` adds the
@@ -12,19 +13,23 @@ credential watch (expiry, SIGHUP revocation) and the ``client.connected`` line;
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from aiohttp import web
 
 from gateway import logs
+from gateway.auth import Grant, authorize
 from gateway.fanout import Subscriber
 from gateway.filters import Filter, FilterError, parse_entities, parse_types
+from gateway.limits import check_admission
 from gateway.resume import hello, plan_resume
 from gateway.state import GatewayState
 
-if TYPE_CHECKING:
-    from gateway.auth import Grant
-
 log = logs.get("gateway.subscription")
+
+#: Replaces the query's resume point from elsewhere in the request: ``(request, since, epoch) → (since, epoch)``.
+Resume = Callable[[web.Request, int | None, str | None], tuple[int | None, str | None]]
 
 
 class RequestError(ValueError):
@@ -52,6 +57,25 @@ def parse_since(raw: str | None) -> int | None:
     if not raw.isdigit() or len(raw) > 19:
         raise RequestError("since must be a non-negative integer")
     return int(raw)
+
+
+def admit(
+    request: web.Request, state: GatewayState, resume: Resume | None = None
+) -> tuple[Grant, int | None, str | None]:
+    """Everything decided before a stream starts: the query (400), origin and credential
+    (403/401/429, :func:`auth.authorize`) and capacity (503); ``resume`` may replace the
+    query's resume point (SSE's ``Last-Event-ID``).  Returns the grant (its ``filter`` is
+    what the client may see) and the resume point."""
+    try:
+        flt, since, epoch = parse_request(request.query, state.config.max_filters)
+        if resume is not None:
+            since, epoch = resume(request, since, epoch)
+    except RequestError as exc:
+        state.ws_refused["bad_request"] += 1
+        raise web.HTTPBadRequest(text=f"{exc}\n") from None
+    grant = authorize(request, state, flt)
+    check_admission(request, state)
+    return grant, since, epoch
 
 
 def start_subscription(state: GatewayState, sub: Subscriber, since: int | None, epoch: str | None) -> None:

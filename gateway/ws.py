@@ -25,13 +25,12 @@ import msgspec
 from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 
 from gateway import logs
-from gateway.auth import authorize
 from gateway.codec import ws_frame
 from gateway.fanout import Subscriber
 from gateway.filters import Filter
-from gateway.limits import check_admission, message_bucket, refuse_after_upgrade, set_keepalive
+from gateway.limits import message_bucket, refuse_after_upgrade, set_keepalive
 from gateway.state import STATE, GatewayState
-from gateway.subscription import RequestError, join, leave, parse_request
+from gateway.subscription import admit, join, leave
 
 log = logs.get("gateway.ws")
 
@@ -71,14 +70,7 @@ def kick_transport(transport: Any, code: int, reason: str, timeout: float = CLOS
 async def handle_ws(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     config = state.config
-    try:
-        flt, since, epoch = parse_request(request.query, config.max_filters)
-    except RequestError as exc:
-        state.ws_refused["bad_request"] += 1
-        raise web.HTTPBadRequest(text=f"{exc}\n") from None
-    grant = authorize(request, state, flt)
-    flt = grant.filter
-    check_admission(request, state)
+    grant, since, epoch = admit(request, state)
     ws = web.WebSocketResponse(
         heartbeat=config.ping_interval or None,
         max_msg_size=config.max_frame_bytes,
@@ -97,7 +89,7 @@ async def handle_ws(request: web.Request) -> web.StreamResponse:
         kick_transport(transport, 1013, "over capacity", config.close_timeout)
         return ws
     set_keepalive(transport, config.tcp_keepalive)
-    sub = WsSubscriber(transport, flt, peer, config.close_timeout)
+    sub = WsSubscriber(transport, grant.filter, peer, config.close_timeout)
     bucket = message_bucket(config, time.monotonic())
     join(state, sub, grant, since, epoch)
     try:
