@@ -115,12 +115,13 @@ def row_seqs(page: Page) -> list[int]:
 def emitter(ingest: str, count: int, rate: float, event_type: str = "load.tick") -> subprocess.Popen[str]:
     """A separate Core-like process emitting ``count`` events at ``rate``/s (payload ``{"i": n}``).
 
-    It keeps emitting while the gateway is down (the SDK re-sends on reconnect) and
-    prints its stats when everything was handed to ZeroMQ.
+    It keeps emitting while the gateway is down (the SDK re-sends on reconnect), and
+    stays up, ready to re-send, until :func:`finish` says the test has seen everything
+    (its stdin closes); then it prints its stats.
     """
     code = textwrap.dedent(
         f"""
-        import time
+        import sys, time
         from emitter_sdk import Emitter
         em = Emitter({ingest!r})
         assert em.wait_subscribed(15), "gateway never subscribed"
@@ -129,17 +130,23 @@ def emitter(ingest: str, count: int, rate: float, event_type: str = "load.tick")
             em.emit({event_type!r}, entity=("load", "t"), payload={{"i": i}})
             time.sleep(max(0.0, start + (i + 1) / {rate} - time.monotonic()))
         assert em.flush(30)
-        time.sleep(1.0)  # keep the buffer for a re-send should the gateway resubscribe now
+        sys.stdin.read()  # until the test has every event: a resubscribing gateway still gets the re-send
         print(em.stats)
         em.close()
         """
     )
     return subprocess.Popen(
-        [sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
 def finish(proc: subprocess.Popen[str], timeout: float = 60.0) -> str:
+    """Release an :func:`emitter` once the test has seen its events; its stats line."""
     out, err = proc.communicate(timeout=timeout)
     assert proc.returncode == 0, err
     return out

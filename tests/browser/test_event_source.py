@@ -47,10 +47,10 @@ def test_event_source_resumes_by_last_event_id_across_a_restart(
         wait_js(page, "window.got.length >= 50", "events flowing")
         assert gw.stop() == 0  # SIGTERM: the stream ends, EventSource reconnects by itself
         gw.start()
+        wait_js(page, f"window.got.length >= {count}", f"{count} events")
         finish(proc)
     finally:
         proc.kill()
-    wait_js(page, f"window.got.length >= {count}", f"{count} events")
     got = page.evaluate("window.got")
     assert [e["seq"] for e in got] == list(range(1, count + 1)), "every seq once, in order"
     assert [e["i"] for e in got] == list(range(count))

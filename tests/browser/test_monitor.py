@@ -178,11 +178,11 @@ def test_page_rides_out_gateway_kill_and_restart_with_every_seq_once(
         gw.kill9()
         wait_js(page, "document.getElementById('conn').dataset.state !== 'open'", "the page noticing")
         gw.start()
+        wait_js(page, "document.getElementById('conn').dataset.state === 'open'", "the page reconnected by itself")
+        wait_total(page, count)
         finish(proc)
     finally:
         proc.kill()
-    wait_js(page, "document.getElementById('conn').dataset.state === 'open'", "the page reconnected by itself")
-    wait_total(page, count)
     seqs = row_seqs(page)
     assert sorted(seqs) == list(range(1, count + 1)), "every seq exactly once"
     payloads = page.eval_on_selector_all("#events .event .payload", "ps => ps.map(p => JSON.parse(p.textContent).i)")

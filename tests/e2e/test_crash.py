@@ -15,7 +15,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +56,7 @@ class ResumingClient(threading.Thread):
                             continue
                         self._take(message)
             except (OSError, ConnectionClosed, TimeoutError):
-                time.sleep(0.05)  # backoff between reconnect attempts while the gateway is down
+                self.stop.wait(0.05)  # backoff between reconnect attempts while the gateway is down
 
     def _take(self, message: dict[str, Any]) -> None:
         if message["type"] == "gateway.hello":

@@ -59,7 +59,7 @@ def test_resume_replays_exactly_the_missed_events_then_live_while_another_produc
         def keep_emitting() -> None:
             while not stop.is_set():
                 second.emit("task.progress", entity=("task", "other"), payload={})
-                time.sleep(0.0005)
+                stop.wait(0.0005)  # paced, and ends as soon as the test says so
 
         thread = threading.Thread(target=keep_emitting)
         thread.start()

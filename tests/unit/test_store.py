@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -195,19 +197,29 @@ def test_frame_round_trip() -> None:
     assert read_records(data[:-1]) == ([], 0)
 
 
-async def test_timed_fsync_runs_off_the_loop_and_only_when_something_was_written(tmp_path: Path) -> None:
-    import asyncio
+async def until(cond: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    """Let the event loop run until ``cond()`` holds; fail at the deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not cond():
+        assert loop.time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.005)
 
+
+async def test_timed_fsync_runs_off_the_loop_and_only_when_something_was_written(tmp_path: Path) -> None:
     gw = Gateway(tmp_path, fsync=0.01)
     gw.log.start(asyncio.get_running_loop())
     try:
         gw.emit("p", range(1, 4))
-        deadline = asyncio.get_running_loop().time() + 10
-        while gw.log.fsyncs == 0:
-            assert asyncio.get_running_loop().time() < deadline, "no timed fsync"
-            await asyncio.sleep(0.01)
-        synced = gw.log.fsyncs
-        await asyncio.sleep(0.1)  # ten idle ticks: nothing new was written, nothing to fsync
-        assert gw.log.fsyncs == synced and gw.log.last_fsync_at is not None
+        await until(lambda: gw.log.fsyncs > 0, "a timed fsync")
+        synced, timers = gw.log.fsyncs, [gw.log._timer]
+
+        def ticked() -> bool:  # each tick re-arms the timer with a new handle (kept here, so ids stay distinct)
+            if gw.log._timer is not timers[-1]:
+                timers.append(gw.log._timer)
+            return len(timers) > 10
+
+        await until(ticked, "ten idle ticks")
+        assert gw.log.fsyncs == synced and gw.log.last_fsync_at is not None  # nothing new written, no fsync
     finally:
         gw.log.close()
