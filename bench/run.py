@@ -118,6 +118,14 @@ class Gateway:
             data: dict[str, Any] = json.loads(resp.read())
             return data
 
+    def wait_clients(self, n: int, timeout: float = 30) -> None:
+        """Until ``/status`` counts exactly ``n`` clients (joined, or gone)."""
+        deadline = time.monotonic() + timeout
+        while self.status()["clients"]["count"] != n:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"gatewayd never counted {n} clients")
+            time.sleep(0.05)
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -200,7 +208,7 @@ def run_fanout(workdir: Path, n: int, rate: float, duration: float, profile: Pat
             ready = client.line()
             if ready["opened"] != n:
                 raise RuntimeError(f"only {ready['opened']} of {n} clients connected")
-            time.sleep(0.5)
+            gw.wait_clients(n)
             ours = {gw.proc.pid, client.proc.pid, os.getpid()}
             cpu0, ccpu0, all0 = cpu_s(gw.proc.pid), cpu_s(client.proc.pid), all_cpu()
             flow: dict[str, str | int] = {}
@@ -283,12 +291,12 @@ def run_memory(workdir: Path, n: int) -> dict[str, Any]:
         warm.send("stop")
         warm.line()
         warm.close()
-        time.sleep(0.5)
+        gw.wait_clients(0)
         base = rss_kib(gw.proc.pid)
         client = LoadClient(gw.ws_url, n)
         try:
             ready = client.line()
-            time.sleep(2.0)
+            gw.wait_clients(ready["opened"])
             loaded = rss_kib(gw.proc.pid)
             clients = gw.status()["clients"]["count"]
             client.send("stop")
