@@ -279,7 +279,9 @@ class Hub:
         if upto <= sub.cursor:
             return
         sub.send_control({"type": "gateway.gap", "reason": "slow_client", "from": sub.cursor + 1, "to": upto})
-        for e in self.ring.after(sub.cursor, upto - sub.cursor):
+        for e in self.ring.after(sub.cursor, upto - sub.cursor):  # starts at oldest when cursor was evicted
+            if e.seq > upto:
+                break
             if e.upstream_gap:
                 sub.send_control_json(e.upstream_gap)
         missed = upto - sub.cursor

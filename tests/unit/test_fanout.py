@@ -177,6 +177,25 @@ def test_upstream_gap_inside_a_skipped_range_is_still_reported() -> None:
     assert upstream == [{"type": "gateway.gap", "reason": "upstream", "producer": "p1", "missed": 9, "seq": 501}]
 
 
+def test_upstream_gaps_reach_a_client_evicted_while_replaying_once_each_in_place() -> None:
+    hub, stream = make("drop-oldest", ring=100, queue=1_000)
+    slow = Client(hub, reading=False)
+    slow.sub.caught_up = False  # replaying: only the ring bounds it, so it falls out of the ring
+    for k in range(30):  # every tenth event follows an upstream loss of one pseq
+        emit(stream, 9, first_pseq=1 + 10 * k)
+    catch_up(hub, slow)
+    msgs = slow.messages()
+    delivered = set(assert_covers(msgs, 0, 270))
+    lossy = {9 * k + 1 for k in range(1, 30)}  # the seqs that follow an upstream loss
+    upstream = [m["seq"] for m in msgs if m.get("reason") == "upstream"]
+    assert upstream == sorted(set(upstream)), "each upstream gap at most once, in seq order"
+    assert lossy & delivered <= set(upstream) <= lossy, "every delivered lossy seq had its gap, none invented"
+    position = {m.get("seq"): i for i, m in enumerate(msgs) if "payload" in m}
+    for i, m in enumerate(msgs):  # a gap right before its event, never ahead of the skipped range
+        if m.get("reason") == "upstream" and m["seq"] in position:
+            assert position[m["seq"]] == i + 1
+
+
 @pytest.mark.parametrize("policy", ["disconnect", "drop-oldest", "coalesce"])
 def test_a_client_evicted_from_the_ring_while_replaying_gets_the_policy(policy: str) -> None:
     hub, stream = make(policy, ring=300)
