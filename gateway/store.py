@@ -18,7 +18,9 @@ Invariants and behaviour under pressure:
   cache and survives ``kill -9``.  With ``fsync_interval == 0`` it is also
   fsynced before fan-out (survives power loss); otherwise a timer fsyncs every
   ``fsync_interval`` seconds off the event loop, and a machine crash may lose
-  that window.
+  that window.  With a timer, nothing fsyncs on the loop: a rotated segment is
+  fsynced and closed in the executor, and directory changes (a new segment, a
+  pruned one) are fsynced with the next timed fsync.
 - Segments rotate at batch boundaries once they hold ``segment_events``
   entries; a segment is deleted once every entry in it has left the ring, so
   the disk holds at most the ring plus one segment (plus one batch).
@@ -164,6 +166,10 @@ class StateLog:
         self._dirty = False
         self._syncing = False
         self._timer: asyncio.TimerHandle | None = None
+        #: Set by :meth:`start` when fsyncs are timed: then they all run in its executor.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        #: The directory changed (segment created or deleted) since the last timed fsync.
+        self._dir_dirty = False
 
     # -- start ---------------------------------------------------------------------------
 
@@ -252,6 +258,7 @@ class StateLog:
         so a slow disk never stalls fan-out.
         """
         if self.fsync_interval > 0:
+            self._loop = loop
             self._timer = loop.call_later(self.fsync_interval, self._tick, loop)
 
     def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -263,9 +270,10 @@ class StateLog:
         except OSError as exc:
             self._fail(exc)
             return
+        directory, self._dir_dirty = (self.dir if self._dir_dirty else None), False
         self._dirty = False
         self._syncing = True
-        loop.run_in_executor(None, _fsync_and_close, fd).add_done_callback(self._synced)
+        loop.run_in_executor(None, _fsync_and_close, fd, directory).add_done_callback(self._synced)
 
     def _synced(self, done: asyncio.Future[None]) -> None:
         self._syncing = False
@@ -316,8 +324,12 @@ class StateLog:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._loop = None
         if self._fd >= 0:
             self.sync()
+            if self._dir_dirty:
+                _fsync_dir(self.dir)
+                self._dir_dirty = False
             os.close(self._fd)
             self._fd = -1
             log.info("store.closed", dir=str(self.dir), head=self._head, fsyncs=self.fsyncs)
@@ -345,18 +357,32 @@ class StateLog:
         first = self._head + 1
         path = self.dir / segment_name(first)
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC, 0o640)
-        _fsync_dir(self.dir)
+        self._sync_dir()
         self._segments.append((first, path))
         self._in_segment = 0
         _write_all(self._fd, frame(ProducersRecord(self.tracker.positions())))
         self._dirty = True
 
     def _rotate(self) -> None:
-        os.fsync(self._fd)
-        os.close(self._fd)
-        self._fd = -1
+        fd, self._fd = self._fd, -1
+        if self._loop is None:
+            _fsync_and_close(fd)
+        else:  # timed fsyncs: the finished segment is fsynced off the loop
+            self._loop.run_in_executor(None, _fsync_and_close, fd).add_done_callback(self._retired)
         self._new_segment()
         self._prune()
+
+    def _retired(self, done: asyncio.Future[None]) -> None:
+        exc = done.exception()
+        if isinstance(exc, OSError):
+            self._fail(exc)
+
+    def _sync_dir(self) -> None:
+        """Make a directory change durable: now, or with the next timed fsync."""
+        if self._loop is None:
+            _fsync_dir(self.dir)
+        else:
+            self._dir_dirty = self._dirty = True
 
     def _prune(self) -> None:
         """Delete segments whose every entry is older than the ring's oldest seq."""
@@ -367,7 +393,7 @@ class StateLog:
             path.unlink(missing_ok=True)
             removed = True
         if removed:
-            _fsync_dir(self.dir)
+            self._sync_dir()
 
     def _cut(self, path: Path, valid: int, cut: int) -> None:
         os.truncate(path, valid)
@@ -392,11 +418,14 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _fsync_and_close(fd: int) -> None:
+def _fsync_and_close(fd: int, directory: Path | None = None) -> None:
+    """Fsync and close ``fd``; then fsync ``directory`` too, if given."""
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+    if directory is not None:
+        _fsync_dir(directory)
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -223,3 +224,30 @@ async def test_timed_fsync_runs_off_the_loop_and_only_when_something_was_written
         assert gw.log.fsyncs == synced and gw.log.last_fsync_at is not None  # nothing new written, no fsync
     finally:
         gw.log.close()
+
+
+async def test_with_timed_fsync_rotation_and_pruning_never_fsync_on_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow disk never stalls fan-out: rotated segments and the directory are fsynced in the executor."""
+    loop_thread, fsync_threads = threading.get_ident(), []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        fsync_threads.append(threading.get_ident())
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    gw = Gateway(tmp_path, capacity=20, segment_events=5, fsync=0.01)
+    gw.log.start(asyncio.get_running_loop())
+    fsync_threads.clear()  # opening the directory fsyncs before the loop serves anyone
+    try:
+        for first in range(1, 100, 5):  # twenty rotations, most of them pruning a segment
+            gw.emit("p", range(first, first + 5))
+        assert fsync_threads.count(loop_thread) == 0, "an fsync ran on the event loop"
+        await until(lambda: gw.log.fsyncs > 0 and not gw.log._dir_dirty, "a timed fsync of file and directory")
+        assert loop_thread not in fsync_threads and len(fsync_threads) >= 20
+    finally:
+        gw.log.close()
+    restored = Gateway(tmp_path, capacity=20, segment_events=5)
+    assert restored.ring.head == 100 and restored.ring.oldest == 81
