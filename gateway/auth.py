@@ -305,10 +305,21 @@ def is_ip_or_localhost(host: str) -> bool:
     return True
 
 
-def origin_allowed(origin: str | None, own: set[str], allowed: frozenset[str], own_trusted: bool) -> bool:
-    """No ``Origin`` (not a browser) → judged by auth alone; else own (when trusted) or listed."""
+#: ``Sec-Fetch-Site`` values of a browser request that another site's page caused.
+FOREIGN_FETCH_SITES = frozenset({"cross-site", "same-site"})
+
+
+def origin_allowed(
+    origin: str | None, own: set[str], allowed: frozenset[str], own_trusted: bool, fetch_site: str | None = None
+) -> bool:
+    """No ``Origin`` (not a browser) → judged by auth alone; else own (when trusted) or listed.
+
+    Browsers leave ``Origin`` off no-cors GETs (``<img src>``, ``<link>``) but mark
+    every request with ``Sec-Fetch-Site``: one from another site's page is refused
+    here, as an origin refusal, so it cannot spend the address's failed-auth budget.
+    """
     if origin is None:
-        return True
+        return fetch_site not in FOREIGN_FETCH_SITES
     origin = normalize_origin(origin)
     return origin in allowed or (own_trusted and origin in own)
 
@@ -435,8 +446,9 @@ class Authenticator:
         origin = request.headers.get("Origin")
         own = own_origins(request.scheme, request.host, request.headers.get("X-Forwarded-Proto"))
         trusted = self.credentials.mode != "none" or is_ip_or_localhost(request.host or "")
-        if not origin_allowed(origin, own, self.allowed_origins, trusted):
-            self._refuse("origin", peer, now, origin=origin[:200] if origin else None)
+        fetch_site = request.headers.get("Sec-Fetch-Site")
+        if not origin_allowed(origin, own, self.allowed_origins, trusted, fetch_site):
+            self._refuse("origin", peer, now, origin=origin[:200] if origin else None, fetch_site=fetch_site)
             raise web.HTTPForbidden(text="origin not allowed\n")
         token, protocol = extract_token(request.query, request.headers)
         if self.credentials.mode != "none":

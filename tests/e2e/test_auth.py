@@ -152,6 +152,9 @@ def test_failed_attempts_are_rate_limited_per_address_and_counted(gateway_factor
     # A foreign page's refused attempts (403) do not spend the address's budget ...
     for _ in range(12):
         assert handshake_status(gw.ws_url, origin="http://evil.example") == 403
+    # ... nor do a foreign page's no-cors GETs (<img src>), which carry no Origin but Sec-Fetch-Site ...
+    for _ in range(12):
+        assert handshake_status(f"{gw.ws_url}?token=guess", additional_headers={"Sec-Fetch-Site": "cross-site"}) == 403
     assert handshake_status(f"{gw.ws_url}?token={good}") == 101
     # ... failed authentications do: after the burst, even a good token waits.
     for _ in range(10):
@@ -162,7 +165,7 @@ def test_failed_attempts_are_rate_limited_per_address_and_counted(gateway_factor
     except InvalidStatus as exc:
         assert exc.response.status_code == 429 and int(exc.response.headers["Retry-After"]) >= 1
     refused = gw.status()["auth"]["refused"]
-    assert (refused["origin"], refused["unauthorized"], refused["rate_limited"]) == (12, 10, 1)
+    assert (refused["origin"], refused["unauthorized"], refused["rate_limited"]) == (24, 10, 1)
 
 
 def test_token_used_three_ways_never_appears_in_logs_status_or_metrics(gateway_factory, tmp_path: Path) -> None:

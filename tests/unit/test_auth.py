@@ -154,6 +154,10 @@ def test_origin_rules() -> None:
     listed = frozenset({normalize_origin("https://App.example:443/")})
     assert listed == {"https://app.example"}
     assert origin_allowed(None, own, listed, True)  # not a browser: auth decides
+    assert origin_allowed(None, own, listed, True, "none")  # typed into the address bar
+    assert origin_allowed(None, own, listed, True, "same-origin")
+    assert not origin_allowed(None, own, listed, True, "cross-site")  # another site's <img src=…>
+    assert not origin_allowed(None, own, listed, True, "same-site")
     assert origin_allowed("http://127.0.0.1:8765", own, listed, True)
     assert origin_allowed("https://app.example", own, listed, True)
     assert not origin_allowed("http://evil.example", own, listed, True)
