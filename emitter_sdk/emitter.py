@@ -115,7 +115,6 @@ class Emitter:
     # -- state that a forked child must not share ------------------------------------
 
     def _reset(self) -> None:
-        self._pid = os.getpid()
         self._lock = threading.Lock()
         self._clock = TimestampClock()
         self.producer = secrets.token_hex(4)
@@ -155,7 +154,10 @@ class Emitter:
         as is (under the lock, so later changes by the caller cannot reach the
         event); any other mapping is copied first.
         """
-        ok = _TYPES.get(type)
+        try:
+            ok = _TYPES.get(type)
+        except TypeError:  # unhashable: not a type string
+            ok = False
         if ok is None:
             ok = _cache(_TYPES, type, isinstance(type, str) and is_valid_type(type))
         if not ok:
@@ -232,13 +234,14 @@ class Emitter:
         if self._closed:
             return
         self._closed = True
-        if self._pid != os.getpid():
-            return
         if self._thread is not None:
             self.flush(linger)
             self._stop = True
             self._wake()
             self._thread.join(linger + 1.0)
+        self._close_pipe()
+
+    def _close_pipe(self) -> None:
         for fd in (self._wake_r, self._wake_w):
             try:
                 os.close(fd)
@@ -438,8 +441,12 @@ def _cache(cache: dict[Any, Any], key: Any, value: Any) -> Any:
 
 
 def _reinit_after_fork() -> None:
+    """In the child: each open emitter starts afresh (new producer, queue, pipe, no thread)."""
     for emitter in list(_live_emitters):
-        emitter._reset()  # noqa: SLF001 - fork hook owned by this module
+        if emitter._closed:  # noqa: SLF001 - fork hook owned by this module
+            continue  # its pipe is closed already; nothing to renew
+        emitter._close_pipe()  # noqa: SLF001 - the parent's wake-up pipe, inherited
+        emitter._reset()  # noqa: SLF001
 
 
 os.register_at_fork(after_in_child=_reinit_after_fork)

@@ -95,7 +95,9 @@ def test_invalid_events_raise_only_when_strict() -> None:
             assert lax.emit("bad") is False
             assert lax.emit("gateway.hello") is False
             assert lax.emit("task.x", payload={"f": object()}) is False
-            assert lax.stats.invalid == 3 and lax.stats.emitted == 0
+            assert lax.emit(["task.x"]) is False  # not even a string (unhashable)
+            assert lax.emit(42) is False
+            assert lax.stats.invalid == 5 and lax.stats.emitted == 0
             strict = Emitter("tcp://127.0.0.1:1", strict=True)
             for kwargs in ({"type": "bad"}, {"type": "task.x", "entity": ("task",)}):
                 try:
