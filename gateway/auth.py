@@ -502,8 +502,7 @@ class Authenticator:
 
     def _close(self, sub: Subscriber, reason: str) -> None:
         self.release(sub)
-        self.hub.remove(sub)
-        sub.kick(1008, reason)
+        self.hub.close(sub, 1008, reason)
 
     # -- SIGHUP -------------------------------------------------------------------------
 

@@ -143,7 +143,8 @@ def status(url: str, as_json: bool, watch: bool, interval: float) -> None:
             if sys.stdout.isatty():
                 click.clear()
             code = status_once(url, as_json)
-            click.echo(f"-- {time.strftime('%H:%M:%S')}, every {interval:g}s, Ctrl-C to stop\n")
+            footer = f"-- {time.strftime('%H:%M:%S')}, every {interval:g}s, Ctrl-C to stop\n"
+            click.echo(footer, err=as_json)  # --json: stdout stays one JSON document per refresh
             time.sleep(interval)
     except KeyboardInterrupt:
         pass

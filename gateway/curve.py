@@ -68,8 +68,6 @@ class CurveServer:
     """The CURVE server side of the ingest socket and its ZAP handler."""
 
     def __init__(self, key_file: str, clients_dir: str) -> None:
-        self.key_file = key_file
-        self.clients_dir = clients_dir
         self.public, self._secret = load_server_keypair(key_file)
         self.allowed = load_client_keys(clients_dir)
         self.denied = 0

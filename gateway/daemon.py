@@ -180,8 +180,7 @@ async def shutdown(state: GatewayState, runner: web.AppRunner) -> None:
         state.store.close()  # nothing more is appended once ingest is closed
     clients = list(state.hub.subscribers)
     for sub in clients:
-        state.hub.remove(sub)
-        sub.kick(1001, "gateway shutting down")
+        state.hub.close(sub, 1001, "gateway shutting down")
     # Give clients half the grace period to receive what they were sent and the close frame.
     deadline = started + grace / 2
     while time.monotonic() < deadline and any(s.transport.get_write_buffer_size() for s in clients):

@@ -39,6 +39,8 @@ from gateway.filters import Filter
 from gateway.ring import Entry, Ring
 
 CATCH_UP_CHUNK = 512
+#: Slow-client policies that skip events (reported as ``slow_client`` gaps); ``disconnect`` closes instead.
+SKIPPING_POLICIES = ("drop-oldest", "coalesce")
 
 
 class Subscriber:
@@ -135,7 +137,7 @@ class Hub:
         self.per_peer: dict[str, int] = {}
         self.lagging: dict[Subscriber, None] = {}
         self.deliveries = 0
-        self.drops: dict[str, int] = {"drop-oldest": 0, "coalesce": 0, "disconnect": 0}
+        self.drops: dict[str, int] = dict.fromkeys((*SKIPPING_POLICIES, "disconnect"), 0)
         self.slow_disconnects = 0
         self._pump_task: asyncio.Task[None] | None = None
 
@@ -151,6 +153,11 @@ class Hub:
         if start < self.ring.head:
             self._set_lagging(sub)
             self.pump(sub)
+
+    def close(self, sub: Subscriber, code: int, reason: str) -> None:
+        """Stop feeding ``sub`` and close it with ``code`` (its transport's way)."""
+        self.remove(sub)
+        sub.kick(code, reason)
 
     def remove(self, sub: Subscriber) -> None:
         """Forget ``sub``; idempotent."""
@@ -254,8 +261,7 @@ class Hub:
         if self.policy == "disconnect":
             self.slow_disconnects += 1
             self.drops["disconnect"] += 1
-            self.remove(sub)
-            sub.kick(1013, "too slow to keep up")
+            self.close(sub, 1013, "too slow to keep up")
             return
         if (
             self.policy == "coalesce"

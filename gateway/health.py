@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gateway import logs
+from gateway.fanout import SKIPPING_POLICIES
 
 if TYPE_CHECKING:
     from gateway.state import GatewayState
@@ -155,7 +156,7 @@ def take_sample(state: GatewayState, lag: float) -> Sample:
         lag=lag,
         accepted=state.stream.accepted,
         slow_disconnects=hub.slow_disconnects,
-        slow_skipped=hub.drops["drop-oldest"] + hub.drops["coalesce"],
+        slow_skipped=sum(hub.drops[policy] for policy in SKIPPING_POLICIES),
         evictions=state.stream.ring.evictions,
     )
 

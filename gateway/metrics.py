@@ -24,13 +24,12 @@ from prometheus_client.registry import Collector
 
 from gateway import __version__
 from gateway.endpoints import healthy
+from gateway.fanout import SKIPPING_POLICIES
 from gateway.state import GatewayState
 
 PREFIX = "event_gateway_"
 #: Transports always exported (0 when none), so the series set does not change as clients come and go.
 TRANSPORTS = ("ws", "sse")
-#: Slow-client policies that skip events (``disconnect`` closes clients instead).
-SKIPPING_POLICIES = ("drop-oldest", "coalesce")
 
 
 def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
@@ -80,7 +79,7 @@ class GatewayCollector(Collector):
                 "Events a slow client did not receive, reported to it as gateway.gap, by policy.",
                 labels=["policy"],
             ),
-            {policy: hub.drops.get(policy, 0) for policy in SKIPPING_POLICIES},
+            {policy: hub.drops[policy] for policy in SKIPPING_POLICIES},
         )
         yield _counter("slow_client_disconnects", "Clients closed with 1013 for being too slow.", hub.slow_disconnects)
         by_kind = dict.fromkeys(TRANSPORTS, 0) | hub.count_by_kind()

@@ -11,11 +11,11 @@ connections (``Content-Security-Policy``); event payloads are rendered as text.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -28,8 +28,6 @@ PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self' ws: wss:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,6 @@ class GatewayState:
     limit_closes: dict[str, int] = field(
         default_factory=lambda: {"rate_limited": 0, "frame_too_big": 0, "dead_peer": 0}
     )
-    client_errors: int = 0
     #: Called with the re-read Config on SIGHUP (tokens, keys, log level …).
     reloaders: list[Callable[[Config], None]] = field(default_factory=list)
     #: Loop lag and recent rates, sampled by ``health.monitor`` (``/status``, ``/metrics``, STATUS=).

@@ -34,8 +34,6 @@ from gateway.subscription import admit, join, leave
 
 log = logs.get("gateway.ws")
 
-#: How long a closed client may take to read its close frame before the socket is aborted.
-CLOSE_TIMEOUT = 2.0
 
 _JSON_DECODER = msgspec.json.Decoder()
 
@@ -58,7 +56,7 @@ def close_frame(code: int, reason: str) -> bytes:
     return ws_frame(struct.pack("!H", code) + reason.encode()[:120], opcode=0x8)
 
 
-def kick_transport(transport: Any, code: int, reason: str, timeout: float = CLOSE_TIMEOUT) -> None:
+def kick_transport(transport: Any, code: int, reason: str, timeout: float) -> None:
     """Write a close frame after whatever is buffered, close, and abort if it has not drained in ``timeout`` s."""
     if transport is None or transport.is_closing():
         return
@@ -117,8 +115,7 @@ def _close_for_limit(state: GatewayState, sub: Subscriber, limit: str, code: int
     """``gateway.error``, then the close frame; counted in ``clients.closed_by_limit``."""
     state.limit_closes[limit] += 1
     sub.send_control({"type": "gateway.error", "error": error})
-    state.hub.remove(sub)
-    sub.kick(code, error)
+    state.hub.close(sub, code, error)
     log.info("client.limit_closed", peer=sub.peer, limit=limit, code=code)
 
 
