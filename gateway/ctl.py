@@ -32,6 +32,11 @@ PlannedEvent = tuple[str, tuple[str, str] | None, dict[str, Any]]
 url_option = click.option(
     "--url", default=lambda: os.environ.get("EVENT_GATEWAY_URL", DEFAULT_URL), show_default=DEFAULT_URL
 )
+token_option = click.option(
+    "--token",
+    default=lambda: os.environ.get("EVENT_GATEWAY_TOKEN"),
+    help="credential for a gateway with --auth token|jwt (sent as Authorization: Bearer) [env EVENT_GATEWAY_TOKEN]",
+)
 ingest_option = click.option(
     "--ingest",
     default=lambda: os.environ.get("EVENT_GATEWAY_INGEST", DEFAULT_INGEST),
@@ -154,15 +159,23 @@ def status(url: str, as_json: bool, watch: bool, interval: float) -> None:
 # -- tail ---------------------------------------------------------------------------------
 
 
+def bearer(token: str | None) -> dict[str, str]:
+    """Request headers carrying ``token`` (none without one): kept out of the URL and so out of logs."""
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
 def ws_url(url: str, **params: Any) -> str:
     base = url.rstrip("/").replace("http://", "ws://", 1).replace("https://", "wss://", 1)
     query = urlencode({k: v for k, v in params.items() if v is not None})
     return f"{base}/ws/events" + (f"?{query}" if query else "")
 
 
-async def _tail(url: str, count: int | None, timeout: float | None, **params: Any) -> int:
+async def _tail(url: str, token: str | None, count: int | None, timeout: float | None, **params: Any) -> int:
     seen = 0
-    async with aiohttp.ClientSession() as session, session.ws_connect(ws_url(url, **params)) as ws:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(ws_url(url, **params), headers=bearer(token)) as ws,
+    ):
         deadline = None if timeout is None else time.monotonic() + timeout
         while count is None or seen < count:
             remaining = None if deadline is None else deadline - time.monotonic()
@@ -182,6 +195,7 @@ async def _tail(url: str, count: int | None, timeout: float | None, **params: An
 
 @main.command()
 @url_option
+@token_option
 @click.option("--types", default=None, help="comma-separated type globs, e.g. task.*")
 @click.option("--entity", default=None, help="comma-separated kind:id, id may be *")
 @click.option("--since", type=int, default=None, help="resume after this seq")
@@ -190,6 +204,7 @@ async def _tail(url: str, count: int | None, timeout: float | None, **params: An
 @click.option("--timeout", type=float, default=None, help="give up after this many seconds (exit 1)")
 def tail(
     url: str,
+    token: str | None,
     types: str | None,
     entity: str | None,
     since: int | None,
@@ -199,7 +214,7 @@ def tail(
 ) -> None:
     """Print events (and gateway messages) as JSON lines."""
     try:
-        code = asyncio.run(_tail(url, count, timeout, types=types, entity=entity, since=since, epoch=epoch))
+        code = asyncio.run(_tail(url, token, count, timeout, types=types, entity=entity, since=since, epoch=epoch))
     except (aiohttp.ClientError, OSError) as exc:
         click.echo(f"gatewayctl: cannot subscribe at {url}: {exc}", err=True)
         code = 2
@@ -292,7 +307,7 @@ def demo(url: str, ingest: str, delay: float) -> None:
 # -- check --------------------------------------------------------------------------------
 
 
-async def _check(url: str, ingest: str) -> list[tuple[str, bool, str]]:
+async def _check(url: str, ingest: str, token: str | None) -> list[tuple[str, bool, str]]:
     steps: list[tuple[str, bool, str]] = []
     timeout = aiohttp.ClientTimeout(total=5)
     async with aiohttp.ClientSession(timeout=timeout) as session:
@@ -307,7 +322,7 @@ async def _check(url: str, ingest: str) -> list[tuple[str, bool, str]]:
             return steps
         nonce = uuid.uuid4().hex
         try:
-            ws = await session.ws_connect(ws_url(url, types="gatewayctl.probe"))
+            ws = await session.ws_connect(ws_url(url, types="gatewayctl.probe"), headers=bearer(token))
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             steps.append(("websocket", False, str(exc)))
             return steps
@@ -336,9 +351,10 @@ async def _check(url: str, ingest: str) -> list[tuple[str, bool, str]]:
 @main.command()
 @url_option
 @ingest_option
-def check(url: str, ingest: str) -> None:
+@token_option
+def check(url: str, ingest: str, token: str | None) -> None:
     """End-to-end self-check: a probe through ingest must arrive over WebSocket."""
-    steps = asyncio.run(_check(url, ingest))
+    steps = asyncio.run(_check(url, ingest, token))
     for name, ok, detail in steps:
         click.echo(f"{'ok  ' if ok else 'FAIL'} {name:<10} {detail}")
     if not steps or not all(ok for _, ok, _ in steps):

@@ -197,3 +197,16 @@ def test_auth_none_beyond_loopback_refuses_to_start_with_one_line() -> None:
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode != 0 and len(lines) == 1, proc.stderr
     assert "--auth" in lines[0] and "0.0.0.0" in lines[0] and "--insecure" in lines[0]
+
+
+def test_gatewayctl_check_and_tail_carry_a_token_to_an_authenticated_gateway(gateway_factory, tmp_path: Path) -> None:
+    token = secrets.token_urlsafe(16)
+    gw = token_gateway(gateway_factory, tmp_path, f"{token}\n")
+    anonymous = run_cli("gatewayctl", "check", "--url", gw.url, "--ingest", gw.ingest)
+    assert anonymous.returncode == 1 and "check failed at step websocket" in anonymous.stderr
+    checked = run_cli("gatewayctl", "check", "--url", gw.url, "--ingest", gw.ingest, env={"EVENT_GATEWAY_TOKEN": token})
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    tailed = run_cli("gatewayctl", "tail", "--url", gw.url, "--token", token, "--since", "0", "--count", "1")
+    assert tailed.returncode == 0, tailed.stderr
+    assert json.loads(tailed.stdout.splitlines()[-1])["type"] == "gatewayctl.probe"
+    assert token not in gw.logs()
