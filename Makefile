@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench venv browser service-tools node install clean
+.PHONY: run test lint bench venv browser service-tools node node-example install clean
 
 venv: $(STAMP)
 
@@ -32,7 +32,7 @@ service-tools:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx systemd strace >/dev/null; }
 
 ## The whole behavioural suite (unit + real processes, sockets and Chromium).
-test: venv browser service-tools
+test: venv browser service-tools node-example
 	$(PY) -m pytest -q
 
 lint: venv
@@ -44,11 +44,22 @@ lint: venv
 install:
 	sh deploy/install.sh
 
-## The benchmark load client is plain Node (no npm packages): Debian's nodejs if missing.
+## Debian's nodejs if missing: the benchmark load client (plain Node) and the producer example.
 node:
 	@command -v node >/dev/null 2>&1 || { \
 	  echo "installing nodejs (Debian package) for the benchmark load client"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs >/dev/null; }
+
+## The Node producer example (tests/e2e/test_node_producer.py): npm and its two pinned packages.
+NODE_EXAMPLE := examples/node-producer
+node-example: node $(NODE_EXAMPLE)/node_modules/.package-lock.json
+
+$(NODE_EXAMPLE)/node_modules/.package-lock.json: $(NODE_EXAMPLE)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+	  echo "installing npm (Debian package) for the Node producer example"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }
+	cd $(NODE_EXAMPLE) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 ## Throughput, latency, Core cost and memory against issue 8's targets (≤ 10 min, loopback only).
 bench: venv node
