@@ -15,7 +15,7 @@ from playwright.sync_api import Page, Route
 
 from tests.conftest import ROOT
 
-CLIENT_JS = (ROOT / "gateway" / "static" / "client.js").read_bytes()
+CLIENT_JS = (ROOT / "gateway" / "http" / "static" / "client.js").read_bytes()
 ORIGIN = "http://client.test"
 
 

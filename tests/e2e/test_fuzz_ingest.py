@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from websockets.sync.client import connect
 
 from emitter_sdk.wire import ENCODER, Entity, WireEvent, is_valid_type
-from gateway.codec import REJECT_REASONS, decode_ingest
+from gateway.core.codec import REJECT_REASONS, decode_ingest
 from tests.conftest import Gateway, wait_for
 from tests.e2e.test_data_path import recv_json
 

@@ -33,8 +33,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from emitter_sdk import Emitter
-from gateway.config import Config
-from gateway.notify import Notifier
+from gateway.process.config import Config
+from gateway.process.notify import Notifier
 from tests.conftest import BIN, ROOT, Gateway, free_port, http_get, wait_for
 
 UNIT = ROOT / "systemd" / "event-gateway.service"

@@ -12,7 +12,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from gateway.auth import (
+from gateway.core.filters import Filter
+from gateway.policy.auth import (
     Credentials,
     CredentialsError,
     FailureLimiter,
@@ -25,8 +26,7 @@ from gateway.auth import (
     parse_jwt_key,
     parse_tokens,
 )
-from gateway.config import ConfigError, load
-from gateway.filters import Filter
+from gateway.process.config import ConfigError, load
 
 SECRET = b"s" * 32
 

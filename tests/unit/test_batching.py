@@ -13,10 +13,10 @@ import json
 from typing import Any
 
 from emitter_sdk.wire import ENCODER, Entity, WireEvent
-from gateway.fanout import Hub, Subscriber
-from gateway.filters import Filter
-from gateway.ring import Entry, Ring
-from gateway.stream import Stream
+from gateway.core.filters import Filter
+from gateway.core.ring import Entry, Ring
+from gateway.engine.fanout import Hub, Subscriber
+from gateway.engine.stream import Stream
 
 
 class Transport:

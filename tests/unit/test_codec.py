@@ -16,8 +16,8 @@ from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
 from emitter_sdk.wire import ENCODER, Entity, WireEvent
-from gateway import codec
-from gateway.codec import decode_ingest, encode_event, ws_frame
+from gateway.core import codec
+from gateway.core.codec import decode_ingest, encode_event, ws_frame
 
 
 def parse(data: bytes) -> Frame:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import ConfigError, load
+from gateway.process.config import ConfigError, load
 
 
 def test_defaults_match_spec() -> None:

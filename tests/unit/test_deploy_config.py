@@ -11,7 +11,7 @@ import re
 import tomllib
 from typing import Any
 
-from gateway.config import FIELDS, Config, load
+from gateway.process.config import FIELDS, Config, load
 from tests.conftest import ROOT
 
 TOML = ROOT / "deploy" / "gateway.toml"

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from emitter_sdk.wire import ENCODER, Entity, WireEvent
-from gateway.fanout import Hub, Subscriber
-from gateway.filters import Filter
-from gateway.ring import Ring
-from gateway.stream import Stream
+from gateway.core.filters import Filter
+from gateway.core.ring import Ring
+from gateway.engine.fanout import Hub, Subscriber
+from gateway.engine.stream import Stream
 from tests.rawws import assert_covers
 
 PAYLOAD = {"blob": "x" * 200}

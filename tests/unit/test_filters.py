@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.filters import Filter, FilterError, parse_entities, parse_types
+from gateway.core.filters import Filter, FilterError, parse_entities, parse_types
 
 
 def test_parse_types_splits_and_strips() -> None:

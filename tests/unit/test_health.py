@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.ctl import degraded_reasons
-from gateway.health import WINDOW, Health, LatencyHistogram, Sample
+from gateway.ctl.cli import degraded_reasons
+from gateway.process.health import WINDOW, Health, LatencyHistogram, Sample
 
 
 def sample(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.config import Config
-from gateway.limits import TokenBucket, message_bucket, refusal
+from gateway.policy.limits import TokenBucket, message_bucket, refusal
+from gateway.process.config import Config
 
 
 def test_bucket_allows_a_burst_then_refuses() -> None:

@@ -10,7 +10,7 @@ LOG_CALL = re.compile(r"\blog\.(?:debug|info|warning|error|exception|critical)\(
 
 
 def test_every_logged_event_is_in_the_operations_guide() -> None:
-    logged = {name for path in (ROOT / "gateway").glob("*.py") for name in LOG_CALL.findall(path.read_text())}
+    logged = {name for path in (ROOT / "gateway").rglob("*.py") for name in LOG_CALL.findall(path.read_text())}
     assert {"gateway.started", "client.connected", "gateway.stopped"} <= logged  # the pattern still finds them
     documented = set(re.findall(r"^\| `([a-z_]+\.[a-z_.]+)` \|", (ROOT / "docs" / "operations.md").read_text(), re.M))
     assert logged == documented, {"undocumented": sorted(logged - documented), "stale": sorted(documented - logged)}

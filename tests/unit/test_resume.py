@@ -17,12 +17,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emitter_sdk.wire import ENCODER, Entity, WireEvent
-from gateway.fanout import Hub, Subscriber
-from gateway.filters import Filter
-from gateway.resume import hello, plan_resume
-from gateway.ring import Ring
-from gateway.stream import Stream
-from gateway.subscription import start_subscription
+from gateway.core.filters import Filter
+from gateway.core.resume import hello, plan_resume
+from gateway.core.ring import Ring
+from gateway.engine.fanout import Hub, Subscriber
+from gateway.engine.stream import Stream
+from gateway.http.subscription import start_subscription
 
 EPOCH = "e1"
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.ring import Entry, Ring
+from gateway.core.ring import Entry, Ring
 
 
 def entry(seq: int, size: int = 10, key: str | None = None) -> Entry:

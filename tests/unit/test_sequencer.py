@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.sequencer import ProducerTracker
+from gateway.core.sequencer import ProducerTracker
 
 
 def test_first_event_sets_the_baseline_then_in_order() -> None:

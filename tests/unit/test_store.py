@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from emitter_sdk.wire import Entity, WireEvent
-from gateway.ring import Entry, Ring
-from gateway.sequencer import ProducerTracker
-from gateway.store import StateDirError, StateLog, frame, open_state, read_records
-from gateway.stream import make_entry
+from gateway.core.ring import Entry, Ring
+from gateway.core.sequencer import ProducerTracker
+from gateway.engine.stream import make_entry
+from gateway.ports.store import StateDirError, StateLog, frame, open_state, read_records
 
 COALESCE = frozenset({"task.progress"})
 
@@ -190,7 +190,7 @@ def test_any_damage_to_the_log_restores_a_valid_prefix(
 
 
 def test_frame_round_trip() -> None:
-    from gateway.store import ProducersRecord
+    from gateway.ports.store import ProducersRecord
 
     records = [ProducersRecord([("p", 3, 1.5)])]
     data = b"".join(frame(r) for r in records)

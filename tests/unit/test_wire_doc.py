@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from gateway.codec import REJECT_REASONS
+from gateway.core.codec import REJECT_REASONS
 from tests.conftest import ROOT
 
 

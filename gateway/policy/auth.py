@@ -46,19 +46,19 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import jwt
+import structlog
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from gateway import logs
-from gateway.filters import Filter, FilterError, parse_entities, parse_types
+from gateway.core.filters import Filter, FilterError, parse_entities, parse_types
 
 if TYPE_CHECKING:
-    from gateway.config import Config
-    from gateway.fanout import Hub, Subscriber
-    from gateway.state import GatewayState
+    from gateway.engine.fanout import Hub, Subscriber
+    from gateway.http.state import GatewayState
+    from gateway.process.config import Config
 
-log = logs.get("gateway.auth")
+log = structlog.get_logger("gateway.auth")
 
 #: Failed attempts an address may make in a burst, then one more per ``FAILURE_REFILL_S``.
 FAILURE_BURST = 10

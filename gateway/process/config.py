@@ -17,8 +17,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from gateway.auth import CredentialsError, load_credentials
-from gateway.curve import CurveKeyError, load_client_keys, load_server_keypair
+from gateway.policy.auth import CredentialsError, load_credentials
+from gateway.ports.curve import CurveKeyError, load_client_keys, load_server_keypair
 
 ENV_PREFIX = "EVENT_GATEWAY_"
 

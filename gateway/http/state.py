@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from gateway.auth import Authenticator
-from gateway.config import Config
-from gateway.fanout import Hub
-from gateway.health import Health
-from gateway.ingest import Ingest
-from gateway.store import StateLog
-from gateway.stream import Stream
+from gateway.engine.fanout import Hub
+from gateway.engine.stream import Stream
+from gateway.policy.auth import Authenticator
+from gateway.ports.ingest import Ingest
+from gateway.ports.store import StateLog
+from gateway.process.config import Config
+from gateway.process.health import Health
 
 
 @dataclass

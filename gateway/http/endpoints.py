@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway import __version__
-from gateway.state import STATE, GatewayState
+from gateway.http.state import STATE, GatewayState
 
 
 def status_snapshot(state: GatewayState) -> dict[str, Any]:

@@ -21,18 +21,17 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
+import structlog
 import zmq
 import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
-from gateway import logs
-
 if TYPE_CHECKING:
-    from gateway.config import Config
+    from gateway.process.config import Config
 
 LOG_INTERVAL = 5.0
 
-log = logs.get("gateway.curve")
+log = structlog.get_logger("gateway.curve")
 
 
 class CurveKeyError(ValueError):

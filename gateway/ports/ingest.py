@@ -17,16 +17,16 @@ import os
 import time
 from typing import Any
 
+import structlog
 import zmq
 
-from gateway import logs
-from gateway.curve import CurveServer
-from gateway.stream import Stream
+from gateway.engine.stream import Stream
+from gateway.ports.curve import CurveServer
 
 BATCH = 1024
 REJECT_LOG_INTERVAL = 5.0
 
-log = logs.get("gateway.ingest")
+log = structlog.get_logger("gateway.ingest")
 
 
 class IngestBindError(RuntimeError):

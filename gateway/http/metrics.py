@@ -23,9 +23,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from gateway import __version__
-from gateway.endpoints import healthy
-from gateway.fanout import SKIPPING_POLICIES
-from gateway.state import GatewayState
+from gateway.engine.fanout import SKIPPING_POLICIES
+from gateway.http.endpoints import healthy
+from gateway.http.state import GatewayState
 
 PREFIX = "event_gateway_"
 #: Transports always exported (0 when none), so the series set does not change as clients come and go.

@@ -27,11 +27,11 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gateway import logs
-from gateway.fanout import SKIPPING_POLICIES
+from gateway.engine.fanout import SKIPPING_POLICIES
+from gateway.process import logs
 
 if TYPE_CHECKING:
-    from gateway.state import GatewayState
+    from gateway.http.state import GatewayState
 
 TICK = 1.0
 WINDOW = 60.0

@@ -34,9 +34,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from gateway.codec import encode_control, ws_frame
-from gateway.filters import Filter
-from gateway.ring import Entry, Ring
+from gateway.core.codec import encode_control, ws_frame
+from gateway.core.filters import Filter
+from gateway.core.ring import Entry, Ring
 
 CATCH_UP_CHUNK = 512
 #: Slow-client policies that skip events (reported as ``slow_client`` gaps); ``disconnect`` closes instead.

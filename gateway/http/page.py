@@ -1,6 +1,6 @@
 """``GET /`` (the live monitor page) and its static files, ``GET /client.js`` among them.
 
-The files ship inside the package (``gateway/static``) and are read once, when the
+The files ship inside the package (``gateway/http/static``) and are read once, when the
 app is built: a missing file fails startup, not a browser.  Each response carries
 its content type, a strong ``ETag`` (content hash) and ``Cache-Control: no-cache``,
 so browsers revalidate on every load and get ``304 Not Modified`` while the gateway
@@ -40,7 +40,7 @@ class Asset:
 
     @classmethod
     def load(cls, name: str) -> Asset:
-        body = (resources.files("gateway") / "static" / name).read_bytes()
+        body = (resources.files("gateway.http") / "static" / name).read_bytes()
         suffix = name[name.rfind(".") :]
         return cls(body, CONTENT_TYPES[suffix], '"' + hashlib.sha256(body).hexdigest()[:20] + '"')
 
@@ -58,7 +58,7 @@ class Asset:
 
 
 def asset_handler(name: str) -> Handler:
-    """A handler serving ``gateway/static/<name>`` (``If-None-Match`` → 304)."""
+    """A handler serving ``gateway/http/static/<name>`` (``If-None-Match`` → 304)."""
     asset = Asset.load(name)
 
     async def handle(request: web.Request) -> web.StreamResponse:

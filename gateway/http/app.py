@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.endpoints import handle_healthz, handle_status
-from gateway.metrics import metrics_handler
-from gateway.page import asset_handler
-from gateway.sse import SSE_CLIENTS, SseClients, handle_sse
-from gateway.state import STATE, GatewayState
-from gateway.ws import handle_ws
+from gateway.http.endpoints import handle_healthz, handle_status
+from gateway.http.metrics import metrics_handler
+from gateway.http.page import asset_handler
+from gateway.http.sse import SSE_CLIENTS, SseClients, handle_sse
+from gateway.http.state import STATE, GatewayState
+from gateway.http.ws import handle_ws
 
 
 def build_app(state: GatewayState) -> web.Application:

@@ -47,13 +47,13 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import structlog
 
-from gateway import logs
-from gateway.ring import Entry, Ring
-from gateway.sequencer import ProducerTracker
-from gateway.stream import build_entry
+from gateway.core.ring import Entry, Ring
+from gateway.core.sequencer import ProducerTracker
+from gateway.engine.stream import build_entry
 
-log = logs.get("gateway.store")
+log = structlog.get_logger("gateway.store")
 
 HEADER = struct.Struct("<II")
 SEGMENT_RE = re.compile(r"^segment-(\d{20})\.log$")

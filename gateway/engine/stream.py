@@ -15,11 +15,11 @@ import time
 from typing import Protocol
 
 from emitter_sdk.wire import WireEvent
-from gateway.codec import REJECT_REASONS, decode_ingest, encode_control, encode_event, ws_frame
-from gateway.fanout import Hub
-from gateway.health import LatencyHistogram
-from gateway.ring import Entry, Ring
-from gateway.sequencer import ProducerTracker
+from gateway.core.codec import REJECT_REASONS, decode_ingest, encode_control, encode_event, ws_frame
+from gateway.core.ring import Entry, Ring
+from gateway.core.sequencer import ProducerTracker
+from gateway.engine.fanout import Hub
+from gateway.process.health import LatencyHistogram
 
 
 class EntrySink(Protocol):

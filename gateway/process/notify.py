@@ -27,9 +27,9 @@ import socket
 import time
 from collections.abc import Callable, Mapping
 
-from gateway import logs
-from gateway.endpoints import healthy
-from gateway.state import GatewayState
+from gateway.http.endpoints import healthy
+from gateway.http.state import GatewayState
+from gateway.process import logs
 
 #: Seconds between checks of the STATUS= line.
 STATUS_INTERVAL = 1.0

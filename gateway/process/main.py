@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from gateway import __version__
-from gateway.config import FIELDS, Config, ConfigError, load, option_name
+from gateway.process.config import FIELDS, Config, ConfigError, load, option_name
 
 
 def _options(func: Any) -> Any:
@@ -41,6 +41,6 @@ def main(config_file: str | None, **flags: Any) -> None:
     except ConfigError as exc:
         click.echo(f"gatewayd: {exc}", err=True)
         sys.exit(2)
-    from gateway.daemon import run
+    from gateway.process.daemon import run
 
     sys.exit(run(config, lambda: load(flags, config_file=config_file)))

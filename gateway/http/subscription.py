@@ -16,17 +16,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import structlog
 from aiohttp import web
 
-from gateway import logs
-from gateway.auth import Grant, authorize
-from gateway.fanout import Subscriber
-from gateway.filters import Filter, FilterError, parse_entities, parse_types
-from gateway.limits import check_admission
-from gateway.resume import hello, plan_resume
-from gateway.state import GatewayState
+from gateway.core.filters import Filter, FilterError, parse_entities, parse_types
+from gateway.core.resume import hello, plan_resume
+from gateway.engine.fanout import Subscriber
+from gateway.http.state import GatewayState
+from gateway.policy.auth import Grant, authorize
+from gateway.policy.limits import check_admission
 
-log = logs.get("gateway.subscription")
+log = structlog.get_logger("gateway.subscription")
 
 #: Replaces the query's resume point from elsewhere in the request: ``(request, since, epoch) → (since, epoch)``.
 Resume = Callable[[web.Request, int | None, str | None], tuple[int | None, str | None]]

@@ -22,17 +22,17 @@ import time
 from typing import Any
 
 import msgspec
+import structlog
 from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 
-from gateway import logs
-from gateway.codec import ws_frame
-from gateway.fanout import Subscriber
-from gateway.filters import Filter
-from gateway.limits import message_bucket, refuse_after_upgrade, set_keepalive
-from gateway.state import STATE, GatewayState
-from gateway.subscription import admit, join, leave
+from gateway.core.codec import ws_frame
+from gateway.core.filters import Filter
+from gateway.engine.fanout import Subscriber
+from gateway.http.state import STATE, GatewayState
+from gateway.http.subscription import admit, join, leave
+from gateway.policy.limits import message_bucket, refuse_after_upgrade, set_keepalive
 
-log = logs.get("gateway.ws")
+log = structlog.get_logger("gateway.ws")
 
 
 _JSON_DECODER = msgspec.json.Decoder()

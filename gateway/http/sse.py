@@ -35,18 +35,18 @@ import time
 from typing import Any
 
 import msgspec
+import structlog
 from aiohttp import hdrs, web
 
-from gateway import logs
-from gateway.codec import encode_control
-from gateway.fanout import Subscriber
-from gateway.filters import Filter
-from gateway.limits import refuse_after_upgrade, set_keepalive
-from gateway.ring import Entry
-from gateway.state import STATE, GatewayState
-from gateway.subscription import RequestError, admit, join, leave
+from gateway.core.codec import encode_control
+from gateway.core.filters import Filter
+from gateway.core.ring import Entry
+from gateway.engine.fanout import Subscriber
+from gateway.http.state import STATE, GatewayState
+from gateway.http.subscription import RequestError, admit, join, leave
+from gateway.policy.limits import refuse_after_upgrade, set_keepalive
 
-log = logs.get("gateway.sse")
+log = structlog.get_logger("gateway.sse")
 
 #: How often the sweeper looks for closed peers and due heartbeats (seconds).
 SWEEP_INTERVAL = 1.0

@@ -28,8 +28,8 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.config import Config
-from gateway.state import GatewayState
+from gateway.http.state import GatewayState
+from gateway.process.config import Config
 
 #: Keepalive probes sent (one per ``interval``) before the kernel declares the peer dead.
 KEEPALIVE_PROBES = 3

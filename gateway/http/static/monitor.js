@@ -19,7 +19,7 @@ const ROW_CAP = Math.min(Math.max(parseInt(query.get("max"), 10) || 1000, 10), 2
 const DOMAIN_HUES = { task: 210, provider: 275, selfcheck: 160, gateway: 40 };
 const SEED_DOMAINS = ["task", "provider", "selfcheck"];
 const FLUSH_MS = 40;
-// What the gateway accepts (gateway/filters.py); anything else would be refused with HTTP 400.
+// What the gateway accepts (gateway/core/filters.py); anything else would be refused with HTTP 400.
 const TYPE_GLOB = /^[a-z0-9_.*?[\]!-]{1,200}$/;
 const ENTITY_SELECTOR = /^[^:,]+:[^,]+$/;
 

@@ -20,17 +20,18 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from gateway import __version__, health, logs, notify
-from gateway.app import build_app
-from gateway.config import Config, ConfigError
-from gateway.curve import CurveServer
-from gateway.fanout import Hub
-from gateway.ingest import Ingest, IngestBindError
-from gateway.ring import Ring
-from gateway.sequencer import ProducerTracker
-from gateway.state import GatewayState
-from gateway.store import StateDirError, open_state
-from gateway.stream import Stream
+from gateway import __version__
+from gateway.core.ring import Ring
+from gateway.core.sequencer import ProducerTracker
+from gateway.engine.fanout import Hub
+from gateway.engine.stream import Stream
+from gateway.http.app import build_app
+from gateway.http.state import GatewayState
+from gateway.ports.curve import CurveServer
+from gateway.ports.ingest import Ingest, IngestBindError
+from gateway.ports.store import StateDirError, open_state
+from gateway.process import health, logs, notify
+from gateway.process.config import Config, ConfigError
 
 log = logs.get("gateway.daemon")
 

@@ -1,0 +1,6 @@
+"""The engine's ports to the outside: ZeroMQ ingest and CURVE, the state log on disk.
+
+Each adapts one kind of I/O to the engine (feeds it batches, persists what it
+sequenced).  May import ``gateway.engine`` and ``gateway.core``; not
+``gateway.policy`` (a sibling), ``gateway.http`` or ``gateway.process``.
+"""
