@@ -10,10 +10,12 @@ from gateway.http.page import asset_handler
 from gateway.http.sse import SSE_CLIENTS, SseClients, handle_sse
 from gateway.http.state import STATE, GatewayState
 from gateway.http.ws import handle_ws
+from gateway.policy import peers
 
 
 def build_app(state: GatewayState) -> web.Application:
-    app = web.Application()
+    # Host check and client address first, before any handler reads request.host or request.remote.
+    app = web.Application(middlewares=[peers.middleware(lambda: state.auth.peers, state.auth.refuse_request)])
     app[STATE] = state
     app.router.add_get("/ws/events", handle_ws)
     app[SSE_CLIENTS] = SseClients(state)

@@ -61,7 +61,9 @@ def healthy(state: GatewayState) -> bool:
 
 
 async def handle_status(request: web.Request) -> web.Response:
-    return web.json_response(status_snapshot(request.app[STATE]))
+    state = request.app[STATE]
+    state.auth.authorize_operator(request)  # 401/403/429 beyond loopback with --auth token|jwt
+    return web.json_response(status_snapshot(state))
 
 
 async def handle_healthz(request: web.Request) -> web.Response:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from aiohttp import web
 from aiohttp.typedefs import Handler
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 from prometheus_client.aiohttp import make_aiohttp_handler
@@ -145,5 +146,13 @@ def build_registry(state: GatewayState) -> CollectorRegistry:
 
 
 def metrics_handler(state: GatewayState) -> Handler:
-    """The ``/metrics`` handler for ``state`` (prometheus-client's own aiohttp exposition)."""
-    return make_aiohttp_handler(build_registry(state))
+    """The ``/metrics`` handler for ``state`` (prometheus-client's own aiohttp exposition).
+
+    With ``--auth token|jwt`` a client beyond loopback needs a credential (``auth.authorize_operator``)."""
+    expose = make_aiohttp_handler(build_registry(state))
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        state.auth.authorize_operator(request)
+        return await expose(request)
+
+    return handle

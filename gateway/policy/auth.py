@@ -43,7 +43,6 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import jwt
 import structlog
@@ -52,6 +51,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway.core.filters import Filter, FilterError, parse_entities, parse_types
+from gateway.policy.peers import PeerPolicy, host_allowed, host_name, is_loopback
 
 if TYPE_CHECKING:
     from gateway.engine.fanout import Hub, Subscriber
@@ -293,18 +293,6 @@ def own_origins(scheme: str, host: str | None, forwarded_proto: str | None) -> s
     return {normalize_origin(f"{s}://{host}") for s in schemes}
 
 
-def is_ip_or_localhost(host: str) -> bool:
-    """True for ``localhost`` and IP literals: names that DNS rebinding cannot point elsewhere."""
-    name = urlsplit(f"//{host}").hostname or ""
-    if name == "localhost":
-        return True
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
-
-
 #: ``Sec-Fetch-Site`` values of a browser request that another site's page caused.
 FOREIGN_FETCH_SITES = frozenset({"cross-site", "same-site"})
 
@@ -431,8 +419,16 @@ class Authenticator:
         self.hub = hub
         self.credentials = load_credentials(config)
         self.allowed_origins = frozenset(normalize_origin(o) for o in config.allow_origin)
+        self.peers = PeerPolicy.parse(config.allow_host, config.trusted_proxy)
         self.limiter = FailureLimiter()
-        self.refused: dict[str, int] = {"origin": 0, "unauthorized": 0, "forbidden": 0, "rate_limited": 0}
+        self.refused: dict[str, int] = {
+            "host": 0,
+            "no_host": 0,
+            "origin": 0,
+            "unauthorized": 0,
+            "forbidden": 0,
+            "rate_limited": 0,
+        }
         self.expired = 0
         self.revoked = 0
         self._watched: dict[Subscriber, _Watched] = {}
@@ -445,12 +441,27 @@ class Authenticator:
         now = time.time()
         origin = request.headers.get("Origin")
         own = own_origins(request.scheme, request.host, request.headers.get("X-Forwarded-Proto"))
-        trusted = self.credentials.mode != "none" or is_ip_or_localhost(request.host or "")
+        # The Host check (``policy.peers``) ran before any handler; it is repeated here so the
+        # request's own origin is trusted only for a Host that DNS rebinding cannot have made.
+        trusted = host_allowed(host_name(request.host or ""), self.peers.allowed_hosts)
         fetch_site = request.headers.get("Sec-Fetch-Site")
         if not origin_allowed(origin, own, self.allowed_origins, trusted, fetch_site):
             self._refuse("origin", peer, now, origin=origin[:200] if origin else None, fetch_site=fetch_site)
             raise web.HTTPForbidden(text="origin not allowed\n")
         token, protocol = extract_token(request.query, request.headers)
+        scope = self._judge(token, peer, now)
+        return Grant(flt.intersect(scope.types, scope.entities), scope, protocol, token, origin)
+
+    def authorize_operator(self, request: web.Request) -> None:
+        """``/status``, ``/metrics``: with ``--auth token|jwt`` a valid credential (``?token=`` or
+        ``Authorization: Bearer``), unless the client (after ``--trusted-proxy``) is on loopback."""
+        if self.credentials.mode == "none" or is_loopback(request.remote):
+            return
+        token, _ = extract_token(request.query, request.headers)
+        self._judge(token, request.remote or "?", time.time())
+
+    def _judge(self, token: str | None, peer: str, now: float) -> Scope:
+        """The failed-auth budget, then the credential: raises 429, 401 or 403; failures spend the budget."""
         if self.credentials.mode != "none":
             wait = self.limiter.retry_after(peer, time.monotonic())
             if wait > 0:
@@ -459,7 +470,7 @@ class Authenticator:
                     text="too many failed attempts\n", headers={"Retry-After": str(int(wait) + 1)}
                 )
         try:
-            scope = self.credentials.judge(token, now)
+            return self.credentials.judge(token, now)
         except Refused as exc:
             reason = "unauthorized" if exc.status == 401 else "forbidden"
             self._refuse(reason, peer, now, why=exc.reason)
@@ -468,7 +479,10 @@ class Authenticator:
             if exc.status == 401:
                 raise web.HTTPUnauthorized(text=f"{exc.reason}\n", headers={"WWW-Authenticate": "Bearer"}) from None
             raise web.HTTPForbidden(text=f"{exc.reason}\n") from None
-        return Grant(flt.intersect(scope.types, scope.entities), scope, protocol, token, origin)
+
+    def refuse_request(self, reason: str, peer: str | None) -> None:
+        """Count (and log, throttled) a request the ``policy.peers`` hook refused (``host``, ``no_host``)."""
+        self._refuse(reason, peer or "?", time.time())
 
     def _refuse(self, reason: str, peer: str, now: float, **context: Any) -> None:
         self.refused[reason] += 1
@@ -516,6 +530,7 @@ class Authenticator:
         credentials = load_credentials(config)
         self.credentials = credentials
         self.allowed_origins = frozenset(normalize_origin(o) for o in config.allow_origin)
+        self.peers = PeerPolicy.parse(config.allow_host, config.trusted_proxy)
         now = time.time()
         revoked = 0
         for sub, watched in list(self._watched.items()):

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from gateway.policy.auth import CredentialsError, load_credentials
+from gateway.policy.peers import PeerPolicy, PolicyError
 from gateway.ports.curve import CurveKeyError, load_client_keys, load_server_keypair
 
 ENV_PREFIX = "EVENT_GATEWAY_"
@@ -67,6 +68,11 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     tokens_file: str | None = None
     jwt_key_file: str | None = None
     allow_origin: list[str] = []
+    allow_host: list[str] = []  # DNS rebinding: names a request's Host may carry besides IP literals and localhost
+    trusted_proxy: list[str] = []  # CIDRs whose X-Forwarded-For names the client
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_leeway: Seconds = 30.0
     insecure: bool = False
     # who may publish (ingest CURVE; both or neither)
     curve_key_file: str | None = None
@@ -203,11 +209,12 @@ def _check_keys(config: Config, source: Mapping[str, str]) -> None:
         missing = "curve_clients_dir" if config.curve_key_file else "curve_key_file"
         raise _fail(missing, source, "--curve-key-file and --curve-clients-dir go together")
     try:
+        PeerPolicy.parse(config.allow_host, config.trusted_proxy)
         load_credentials(config)
         if config.curve_key_file and config.curve_clients_dir:
             load_server_keypair(config.curve_key_file)
             load_client_keys(config.curve_clients_dir)
-    except (CredentialsError, CurveKeyError) as exc:
+    except (CredentialsError, CurveKeyError, PolicyError) as exc:
         raise _fail(exc.field, source, str(exc)) from None
 
 

@@ -1,6 +1,6 @@
 """The Origin allowlist against a real gatewayd: foreign browser origins get 403 before the upgrade on
 ``/ws/events`` and ``/sse/events``, listed and own origins are served, a DNS-rebound name is not "own"
-with ``--auth none``, and in headless Chromium a page from another origin cannot read events while a
+(the Host check), and in headless Chromium a page from another origin cannot read events while a
 page from a listed origin can."""
 
 from __future__ import annotations
@@ -49,12 +49,13 @@ def test_foreign_origin_is_403_on_both_transports_listed_and_own_are_served(gate
     assert http_status(sse, {"Origin": "http://evil.example"}) == 403
     assert http_status(sse, {"Origin": "http://app.example"}) == 200
     assert http_status(sse, {"Origin": own}) == 200
-    # DNS rebinding: evil.example resolving to 127.0.0.1 makes Origin match Host; with --auth none
-    # a name is never the gateway's own origin, only loopback/IP literals are.
+    # DNS rebinding: evil.example resolving to 127.0.0.1 makes Origin match Host; the Host check
+    # (tests/e2e/test_peers.py) refuses the name before the origin is looked at.
     rebound = f"evil.example:{gw.port}"
     for path in ("/ws/events", "/sse/events"):
         assert http_status(gw.url + path, {"Host": rebound, "Origin": f"http://{rebound}"}) == 403
-    assert gw.status()["auth"]["refused"]["origin"] == 4
+    refused = gw.status()["auth"]["refused"]
+    assert (refused["origin"], refused["host"]) == (2, 2)
 
 
 class _Page(http.server.BaseHTTPRequestHandler):

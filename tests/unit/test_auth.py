@@ -19,13 +19,13 @@ from gateway.policy.auth import (
     FailureLimiter,
     Refused,
     extract_token,
-    is_ip_or_localhost,
     normalize_origin,
     origin_allowed,
     own_origins,
     parse_jwt_key,
     parse_tokens,
 )
+from gateway.policy.peers import host_allowed, host_name
 from gateway.process.config import ConfigError, load
 
 SECRET = b"s" * 32
@@ -166,8 +166,8 @@ def test_origin_rules() -> None:
     # DNS rebinding: own origin by a name is not trusted with --auth none.
     rebound = own_origins("http", "evil.example:8765", None)
     assert not origin_allowed("http://evil.example:8765", rebound, listed, own_trusted=False)
-    assert is_ip_or_localhost("127.0.0.1:8765") and is_ip_or_localhost("[::1]:8765")
-    assert is_ip_or_localhost("localhost:1") and not is_ip_or_localhost("evil.example:8765")
+    assert host_allowed(host_name("127.0.0.1:8765"), ()) and host_allowed(host_name("[::1]:8765"), ())
+    assert host_allowed(host_name("localhost:1"), ()) and not host_allowed(host_name("evil.example:8765"), ())
     assert own_origins("http", "gw.lan", "https") == {"http://gw.lan", "https://gw.lan"}
 
 
