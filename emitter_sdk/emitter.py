@@ -41,7 +41,8 @@ from typing import Any
 import msgspec
 import zmq
 
-from emitter_sdk.wire import ENCODER, Entity, TimestampClock, WireEvent, is_valid_type
+from emitter_sdk.payload import PayloadError, encode_payload
+from emitter_sdk.wire import ENCODER, EncodedWireEvent, Entity, TimestampClock, is_valid_type
 
 DEFAULT_INGEST = "tcp://127.0.0.1:5556"
 #: After sending, the I/O thread keeps checking the queue every LINGER_TICK_S for
@@ -51,6 +52,7 @@ DEFAULT_INGEST = "tcp://127.0.0.1:5556"
 LINGER_S = 0.002
 LINGER_TICK_S = 0.0002
 ENV_INGEST = "EVENT_GATEWAY_INGEST"
+_EMPTY = msgspec.Raw(ENCODER.encode({}))
 
 log = logging.getLogger("emitter_sdk")
 
@@ -148,11 +150,14 @@ class Emitter:
 
         Never blocks on I/O and never raises for transport trouble.  The cost is
         bounded and independent of the gateway: two dict look-ups (valid types and
-        entities are cached, up to ``_CACHE_MAX`` each), one msgpack encode and one
-        deque append under a lock held for about a microsecond; the I/O thread is
-        woken (one pipe write) only when it sleeps.  A ``dict`` payload is encoded
-        as is (under the lock, so later changes by the caller cannot reach the
-        event); any other mapping is copied first.
+        entities are cached, up to ``_CACHE_MAX`` each), the payload's encode and
+        check (:func:`~emitter_sdk.payload.encode_payload`, before the lock), one
+        msgpack encode and one deque append under a lock held for about a
+        microsecond; the I/O thread is woken (one pipe write) only when it sleeps.
+        The payload is encoded before ``emit()`` returns, so later changes by the
+        caller cannot reach the event; a mapping that is not a ``dict`` is copied
+        first.  A payload that is not JSON-compatible (non-string keys, bytes,
+        ext types, other objects, at any depth) is refused as ``invalid``.
         """
         try:
             ok = _TYPES.get(type)
@@ -173,24 +178,23 @@ class Emitter:
                 ent = _entity(entity)
         except (TypeError, ValueError) as exc:
             return self._refuse("entity", str(exc))
-        body = payload if payload.__class__ is dict else ({} if payload is None else dict(payload))
-        error: Exception | None = None
+        try:
+            if payload is None:
+                body = _EMPTY
+            else:
+                body = msgspec.Raw(encode_payload(payload if payload.__class__ is dict else dict(payload)))
+        except (PayloadError, TypeError, ValueError) as exc:  # dict() of a non-mapping: TypeError/ValueError
+            return self._refuse("payload", f"payload cannot be encoded as JSON-compatible msgpack: {exc}")
         with self._lock:
             if self._closed or len(self._queue) >= self.max_queue:
                 self._dropped += 1
                 return False
-            pseq = self._pseq + 1
-            try:
-                data = ENCODER.encode(
-                    WireEvent(type, self._clock.now(), source or self.source, ent, body, self.producer, pseq)
+            self._pseq = pseq = self._pseq + 1
+            self._queue.append(
+                ENCODER.encode(
+                    EncodedWireEvent(type, self._clock.now(), source or self.source, ent, body, self.producer, pseq)
                 )
-            except (TypeError, ValueError, OverflowError) as exc:
-                error = exc
-            else:
-                self._pseq = pseq
-                self._queue.append(data)
-        if error is not None:
-            return self._refuse("payload", f"payload cannot be encoded: {error}")
+            )
         if self._thread is None:
             self._start_thread()
         elif self._sleeping:
@@ -296,7 +300,9 @@ class Emitter:
             first = kind not in self._invalid_logged
             self._invalid_logged.add(kind)
         if first:
-            log.warning("emitter_sdk: invalid event dropped (%s); further %s errors not logged", reason, kind)
+            log.warning(
+                "emitter_sdk.invalid_event kind=%s reason=%r (later %s errors are counted only)", kind, reason, kind
+            )
         if self.strict:
             raise InvalidEvent(reason)
         return False
@@ -379,7 +385,7 @@ class Emitter:
                 if queue or self._stop:
                     self._sleeping = False
         except zmq.ZMQError as exc:
-            log.warning("emitter_sdk: I/O thread stopped: %s", exc)
+            log.warning("emitter_sdk.io_thread_stopped error=%r", str(exc))
         finally:
             sock.close(linger=200 if self._subscribed.is_set() else 0)
             ctx.term()

@@ -62,6 +62,21 @@ class WireEvent(msgspec.Struct, frozen=True, array_like=True):
     pseq: int
 
 
+class EncodedWireEvent(msgspec.Struct, frozen=True, array_like=True):
+    """A :class:`WireEvent` whose payload is already msgpack (the SDK checks it first).
+
+    Encodes to exactly the bytes of the equivalent :class:`WireEvent`.
+    """
+
+    type: str
+    ts: str
+    source: str
+    entity: Entity | None
+    payload: msgspec.Raw
+    producer: str
+    pseq: int
+
+
 ENCODER = msgspec.msgpack.Encoder()
 DECODER = msgspec.msgpack.Decoder(WireEvent)
 

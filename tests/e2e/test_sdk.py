@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from tests.conftest import free_port, run_python
+from tests.conftest import free_port, run_python, wait_for
 
 
 def test_import_pulls_in_no_gateway_web_or_cli_modules() -> None:
@@ -77,8 +77,6 @@ def test_eight_threads_and_a_forked_child(gateway) -> None:
     )
     assert result.returncode == 0, result.stderr
     parent = result.stdout.strip()
-    from tests.conftest import wait_for
-
     wait_for(lambda: gateway.status()["events"]["accepted"] == 8100, 10, "8100 accepted")
     producers = {p["id"]: p for p in gateway.status()["producers"]["recent"]}
     assert producers[parent]["last_seq"] == 8000
@@ -97,9 +95,16 @@ def test_invalid_events_raise_only_when_strict() -> None:
             assert lax.emit("task.x", payload={"f": object()}) is False
             assert lax.emit(["task.x"]) is False  # not even a string (unhashable)
             assert lax.emit(42) is False
-            assert lax.stats.invalid == 5 and lax.stats.emitted == 0
+            assert lax.emit("task.x", payload={"x": {(1, 2): 1}}) is False
+            assert lax.emit("task.x", payload={"x": [b"bytes"]}) is False
+            assert lax.stats.invalid == 7 and lax.stats.emitted == 0
             strict = Emitter("tcp://127.0.0.1:1", strict=True)
-            for kwargs in ({"type": "bad"}, {"type": "task.x", "entity": ("task",)}):
+            for kwargs in (
+                {"type": "bad"},
+                {"type": "task.x", "entity": ("task",)},
+                {"type": "task.x", "payload": {"x": {(1, 2): 1}}},
+                {"type": "task.x", "payload": {"x": {"y": {3: "int key"}}}},
+            ):
                 try:
                     strict.emit(**kwargs)
                 except InvalidEvent:
@@ -111,3 +116,34 @@ def test_invalid_events_raise_only_when_strict() -> None:
         )
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_unencodable_payload_is_refused_at_emit_and_costs_no_other_event(gateway) -> None:
+    """Issue 12's reproduction: 5 good, one payload without a JSON form, 3 good → 8 arrive."""
+    result = run_python(
+        textwrap.dedent(
+            f"""
+            import logging
+            logging.basicConfig(level=logging.WARNING)
+            from emitter_sdk import Emitter
+            em = Emitter({gateway.ingest!r})
+            assert em.wait_subscribed(10)
+            for i in range(5):
+                assert em.emit("task.progress", payload={{"i": i}})
+            assert em.emit("task.progress", payload={{"x": {{(1, 2): 1}}}}) is False
+            assert em.emit("task.progress", payload={{"x": b"bytes"}}) is False
+            for i in range(5, 8):
+                assert em.emit("task.progress", payload={{"i": i}})
+            assert em.flush(10)
+            em.close()
+            s = em.stats
+            assert (s.queued, s.invalid, s.dropped) == (8, 2, 0), s
+            """
+        )
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("emitter_sdk.invalid_event kind=payload") == 1, result.stderr  # once per kind
+    wait_for(lambda: gateway.status()["events"]["accepted"] == 8, 10, "8 accepted")
+    status = gateway.status()
+    assert status["upstream_gaps"]["count"] == 0
+    assert status["producers"]["recent"][0]["last_seq"] == 8
