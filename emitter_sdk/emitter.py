@@ -7,13 +7,15 @@ Threads and sockets:
   restarting or stalled.
 - ``emit()`` writes one byte to the I/O thread's wake-up pipe only when that
   thread sleeps, which it does only after ``LINGER_S`` without events.
-- One daemon I/O thread per emitter owns an XPUB socket *connected* to the
-  gateway's ingest (the gateway binds).  It sends queued events without
-  blocking (XPUB drops at its high-water mark; the gateway sees the jump in
-  ``pseq`` and reports it as an upstream gap) and keeps the last
-  ``resend_events`` events / ``resend_seconds`` seconds.  When the gateway
-  (re)subscribes, which XPUB reports on every (re)connect, it re-sends that
-  buffer; the gateway drops what it already has.
+- One daemon I/O thread per emitter owns one XPUB socket per endpoint, each
+  *connected* to a gateway's ingest (the gateway binds; several endpoints are
+  several cluster nodes, and every event goes to each of them).  It sends queued
+  events without blocking (each XPUB drops at its own high-water mark; that
+  gateway sees the jump in ``pseq`` and reports it as an upstream gap) and keeps
+  the last ``resend_events`` events / ``resend_seconds`` seconds (one buffer for
+  all endpoints).  When a gateway (re)subscribes, which XPUB reports on every
+  (re)connect, it re-sends that buffer to that endpoint only; the gateway drops
+  what it already has.
 
 Accounting (see :class:`EmitterStats`): every valid ``emit()`` is either
 ``queued`` (it got the next ``pseq``) or ``dropped`` (the queue was full or the
@@ -35,7 +37,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -69,8 +71,9 @@ class EmitterStats(msgspec.Struct, frozen=True):
     """A frozen snapshot of an emitter's counters.
 
     ``emitted == queued + dropped``; ``invalid`` counts refused malformed events.
-    ``sent`` counts first sends handed to ZeroMQ, ``resent`` re-sends after a
-    (re)subscription.
+    ``sent`` counts events handed to ZeroMQ for the first time (once, however many
+    endpoints); ``resent`` counts messages re-sent after a (re)subscription and
+    ``resubscriptions`` the (re)subscriptions, both summed over the endpoints.
     """
 
     producer: str
@@ -89,7 +92,7 @@ class Emitter:
 
     def __init__(
         self,
-        endpoint: str | None = None,
+        endpoint: str | Sequence[str] | None = None,
         *,
         source: str = "core",
         strict: bool = False,
@@ -100,7 +103,7 @@ class Emitter:
         curve_server_key: bytes | str | None = None,
         curve_keypair: tuple[bytes, bytes] | None = None,
     ) -> None:
-        self.endpoint = endpoint or os.environ.get(ENV_INGEST) or DEFAULT_INGEST
+        self.endpoints = _endpoints(endpoint)
         self.source = source
         self.strict = strict
         self.max_queue = max_queue
@@ -129,7 +132,7 @@ class Emitter:
         self._resent = 0
         self._resubscriptions = 0
         self._thread: threading.Thread | None = None
-        self._subscribed = threading.Event()
+        self._subscribed = threading.Event()  # set once every endpoint has subscribed
         self._stop = False
         self._sleeping = False
         self._wake_r, self._wake_w = os.pipe()
@@ -228,7 +231,10 @@ class Emitter:
         return not self._queue
 
     def wait_subscribed(self, timeout: float) -> bool:
-        """Wait until a gateway has subscribed (and got the re-send buffer); starts the I/O thread."""
+        """Wait until every endpoint's gateway has subscribed (and got the re-send buffer).
+
+        Starts the I/O thread.  True once each endpoint has subscribed at least once.
+        """
         if self._thread is None:
             self._start_thread()
         return self._subscribed.wait(timeout)
@@ -320,7 +326,7 @@ class Emitter:
             self._thread = threading.Thread(target=self._run, name=f"emitter-{self.producer}", daemon=True)
             self._thread.start()
 
-    def _open_socket(self, ctx: zmq.Context[zmq.Socket[bytes]]) -> zmq.Socket[bytes]:
+    def _open_socket(self, ctx: zmq.Context[zmq.Socket[bytes]], endpoint: str) -> zmq.Socket[bytes]:
         sock = ctx.socket(zmq.XPUB)
         # Manual mode: a (re)connecting gateway receives nothing until this thread
         # has applied its subscription and re-sent the recent buffer, so re-sent
@@ -339,18 +345,20 @@ class Emitter:
             sock.curve_serverkey = self.curve_server_key
             sock.curve_publickey = public
             sock.curve_secretkey = secret
-        sock.connect(self.endpoint)
+        sock.connect(endpoint)
         return sock
 
     def _run(self) -> None:
         """I/O thread: send queued events, re-send the recent buffer on (re)subscription."""
         ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-        sock = self._open_socket(ctx)
+        socks = [self._open_socket(ctx, endpoint) for endpoint in self.endpoints]
         poller = zmq.Poller()
-        poller.register(sock, zmq.POLLIN)
+        for sock in socks:
+            poller.register(sock, zmq.POLLIN)
         poller.register(self._wake_r, zmq.POLLIN)
         recent: deque[tuple[float, bytes]] = deque()
         queue = self._queue
+        subscribed: set[zmq.Socket[bytes]] = set()
         last_sent = 0.0
         try:
             while True:
@@ -360,13 +368,17 @@ class Emitter:
                         os.read(self._wake_r, 4096)
                     except BlockingIOError:
                         pass
-                if sock in events:
-                    self._on_subscriptions(sock, recent)
+                for sock in socks:
+                    if sock in events and self._on_subscriptions(sock, recent):
+                        subscribed.add(sock)
+                        if len(subscribed) == len(socks):
+                            self._subscribed.set()
                 now = time.monotonic()
                 sent = 0
                 while queue:
                     data = queue.popleft()
-                    sock.send(data, zmq.NOBLOCK)
+                    for sock in socks:
+                        sock.send(data, zmq.NOBLOCK)
                     recent.append((now, data))
                     sent += 1
                 if sent:
@@ -387,10 +399,12 @@ class Emitter:
         except zmq.ZMQError as exc:
             log.warning("emitter_sdk.io_thread_stopped error=%r", str(exc))
         finally:
-            sock.close(linger=200 if self._subscribed.is_set() else 0)
+            for sock in socks:
+                sock.close(linger=200 if sock in subscribed else 0)
             ctx.term()
 
-    def _on_subscriptions(self, sock: zmq.Socket[bytes], recent: deque[tuple[float, bytes]]) -> None:
+    def _on_subscriptions(self, sock: zmq.Socket[bytes], recent: deque[tuple[float, bytes]]) -> bool:
+        """Apply ``sock``'s (un)subscriptions; on a subscription re-send ``recent`` there.  True if resubscribed."""
         resubscribed = False
         while True:
             try:
@@ -403,14 +417,14 @@ class Emitter:
             elif msg[:1] == b"\x00":
                 sock.setsockopt(zmq.UNSUBSCRIBE, msg[1:])
         if not resubscribed:
-            return
+            return False
         _trim(recent, self.resend_events, time.monotonic() - self.resend_seconds)
         for _ts, data in recent:
             sock.send(data, zmq.NOBLOCK)
         with self._lock:
             self._resubscriptions += 1
             self._resent += len(recent)
-        self._subscribed.set()
+        return True
 
 
 def _trim(recent: deque[tuple[float, bytes]], max_events: int, oldest: float) -> None:
@@ -418,6 +432,18 @@ def _trim(recent: deque[tuple[float, bytes]], max_events: int, oldest: float) ->
         recent.popleft()
     while recent and recent[0][0] < oldest:
         recent.popleft()
+
+
+def _endpoints(endpoint: str | Sequence[str] | None) -> tuple[str, ...]:
+    """The endpoints to connect: the argument, else ``$EVENT_GATEWAY_INGEST`` (comma-separated), else the default."""
+    if endpoint is None:
+        endpoint = os.environ.get(ENV_INGEST) or DEFAULT_INGEST
+    if isinstance(endpoint, str):
+        endpoint = endpoint.split(",")
+    endpoints = tuple(dict.fromkeys(e.strip() for e in endpoint if e.strip()))
+    if not endpoints:
+        raise ValueError("Emitter needs at least one endpoint")
+    return endpoints
 
 
 def _entity(entity: EntityArg) -> Entity | None:

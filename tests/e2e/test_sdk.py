@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 
-from tests.conftest import free_port, run_python, wait_for
+from tests.conftest import ROOT, free_port, run_python, wait_for
 
 
 def test_import_pulls_in_no_gateway_web_or_cli_modules() -> None:
@@ -147,3 +149,57 @@ def test_unencodable_payload_is_refused_at_emit_and_costs_no_other_event(gateway
     status = gateway.status()
     assert status["upstream_gaps"]["count"] == 0
     assert status["producers"]["recent"][0]["last_seq"] == 8
+
+
+def test_emitter_with_two_endpoints_sends_each_event_to_both_and_resends_per_endpoint(gateway_factory) -> None:
+    """Issue 14: ``Emitter([a, b])``; b restarted → the re-send buffer goes to b only."""
+    a, b = gateway_factory(), gateway_factory()
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from emitter_sdk import Emitter
+        em = Emitter([{a.ingest!r}, {b.ingest!r}])
+        assert em.endpoints == ({a.ingest!r}, {b.ingest!r})
+        assert em.wait_subscribed(10)
+        for i in range(100):
+            em.emit("task.progress", payload={{"i": i}})
+        assert em.flush(10)
+        print(em.producer, flush=True)
+        sys.stdin.readline()  # b is restarted meanwhile
+        for i in range(100, 150):
+            em.emit("task.progress", payload={{"i": i}})
+        assert em.flush(10)
+        sys.stdin.readline()
+        em.close()
+        print(em.stats.resubscriptions, em.stats.resent, em.stats.sent, flush=True)
+        """
+    )
+    core = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    try:
+        assert core.stdin is not None and core.stdout is not None
+        producer = core.stdout.readline().strip()
+        for gw in (a, b):
+            wait_for(lambda gw=gw: gw.status()["events"]["accepted"] == 100, 10, "100 accepted on each node")
+        b.kill9()
+        b.start()  # same ports, no state: the SDK re-sends its buffer to b when b subscribes
+        core.stdin.write("\n")
+        core.stdin.flush()
+        wait_for(lambda: b.status()["events"]["accepted"] == 150, 10, "b: re-sent 100 + 50 new")
+        wait_for(lambda: a.status()["events"]["accepted"] == 150, 10, "a: 50 more")
+        core.stdin.write("\n")
+        core.stdin.flush()
+        resubscriptions, resent, sent = map(int, core.stdout.readline().split())
+        assert core.wait(10) == 0
+    finally:
+        if core.poll() is None:
+            core.kill()
+            core.wait()
+    assert (resubscriptions, sent) == (3, 150)  # a once, b twice; each event counted once
+    assert 100 <= resent <= 150  # the buffer as b subscribed again: the first 100, maybe some new ones
+    for gw in (a, b):
+        status = gw.status()
+        assert status["upstream_gaps"]["count"] == 0
+        assert {p["id"]: p["last_seq"] for p in status["producers"]["recent"]} == {producer: 150}
+    assert a.status()["events"]["duplicate"] == 0  # b's re-send did not go to a
