@@ -30,7 +30,10 @@ UPSTREAM_GAP_WINDOW = 60.0
 PlannedEvent = tuple[str, tuple[str, str] | None, dict[str, Any]]
 
 url_option = click.option(
-    "--url", default=lambda: os.environ.get("EVENT_GATEWAY_URL", DEFAULT_URL), show_default=DEFAULT_URL
+    "--url",
+    default=lambda: os.environ.get("EVENT_GATEWAY_URL", DEFAULT_URL),
+    show_default=DEFAULT_URL,
+    help="the gateway's HTTP address [env EVENT_GATEWAY_URL]",
 )
 token_option = click.option(
     "--token",
@@ -41,12 +44,20 @@ ingest_option = click.option(
     "--ingest",
     default=lambda: os.environ.get("EVENT_GATEWAY_INGEST", DEFAULT_INGEST),
     show_default=DEFAULT_INGEST,
+    help="the gateway's ZeroMQ ingest endpoint to publish to [env EVENT_GATEWAY_INGEST]",
 )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
-    """Operate and probe an event-gateway."""
+    """Operate and probe an event-gateway.
+
+    Every command takes --url, the gateway's HTTP address (default
+    $EVENT_GATEWAY_URL, else http://127.0.0.1:8765); those that publish (emit,
+    check, demo) also --ingest (default $EVENT_GATEWAY_INGEST, else
+    tcp://127.0.0.1:5556).  tail and check take --token (default
+    $EVENT_GATEWAY_TOKEN) for a gateway with --auth token|jwt.
+    """
 
 
 # -- status ------------------------------------------------------------------------------
@@ -215,12 +226,22 @@ def tail(
     """Print events (and gateway messages) as JSON lines."""
     try:
         code = asyncio.run(_tail(url, token, count, timeout, types=types, entity=entity, since=since, epoch=epoch))
+    except BrokenPipeError:  # the reader went away (``tail | head``): stop quietly
+        quiet_stdout()
+        code = 0
     except (aiohttp.ClientError, OSError) as exc:
         click.echo(f"gatewayctl: cannot subscribe at {url}: {exc}", err=True)
         code = 2
     except KeyboardInterrupt:
         code = 0
     sys.exit(code)
+
+
+def quiet_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush finds no closed pipe to complain about."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 # -- publishing ---------------------------------------------------------------------------
@@ -248,12 +269,13 @@ def parse_entity(raw: str | None) -> tuple[str, str] | None:
 
 
 @main.command()
+@url_option
 @ingest_option
 @click.argument("event_type", metavar="TYPE")
 @click.option("--entity", default=None, help="kind:id")
 @click.option("--payload", default="{}", help="JSON object")
-def emit(ingest: str, event_type: str, entity: str | None, payload: str) -> None:
-    """Publish one event."""
+def emit(url: str, ingest: str, event_type: str, entity: str | None, payload: str) -> None:
+    """Publish one event (TYPE like task.progress) through ingest."""
     try:
         body = json.loads(payload)
     except json.JSONDecodeError as exc:
@@ -266,8 +288,13 @@ def emit(ingest: str, event_type: str, entity: str | None, payload: str) -> None
         click.echo(f"gatewayctl: {exc}", err=True)
         sys.exit(1)
     if not ok:
-        click.echo(f"gatewayctl: no gateway subscribed at {ingest} within 3s", err=True)
+        click.echo(f"gatewayctl: {not_subscribed(url, ingest)}", err=True)
         sys.exit(1)
+
+
+def not_subscribed(url: str, ingest: str) -> str:
+    """Why publishing failed, and where to look next."""
+    return f"no gateway subscribed at {ingest} within 3s (is the gateway at {url} up? gatewayctl status --url {url})"
 
 
 def demo_events(task_id: str) -> list[PlannedEvent]:
@@ -299,7 +326,7 @@ def demo(url: str, ingest: str, delay: float) -> None:
     task_id = f"demo_{uuid.uuid4().hex[:6]}"
     events = demo_events(task_id)
     if not publish(ingest, events, delay):
-        click.echo(f"gatewayctl: no gateway subscribed at {ingest} within 3s", err=True)
+        click.echo(f"gatewayctl: {not_subscribed(url, ingest)}", err=True)
         sys.exit(1)
     click.echo(f"emitted {len(events)} demo events (task {task_id}); watch them at {url.rstrip('/')}/")
 
@@ -327,8 +354,10 @@ async def _check(url: str, ingest: str, token: str | None) -> list[tuple[str, bo
             steps.append(("websocket", False, str(exc)))
             return steps
         async with ws:
-            hello = await ws.receive_json(timeout=5)
-            steps.append(("websocket", hello.get("type") == "gateway.hello", f"epoch {hello.get('epoch')}"))
+            hello = await receive_hello(ws)
+            steps.append(hello)
+            if not hello[1]:
+                return steps
             loop = asyncio.get_running_loop()
             probe: list[PlannedEvent] = [("gatewayctl.probe", None, {"nonce": nonce})]
             sent = await loop.run_in_executor(None, publish, ingest, probe, 0.0)
@@ -346,6 +375,23 @@ async def _check(url: str, ingest: str, token: str | None) -> list[tuple[str, bo
                     return steps
             steps.append(("delivery", False, "probe event not received within 5s"))
     return steps
+
+
+async def receive_hello(ws: aiohttp.ClientWebSocketResponse, timeout: float = 5.0) -> tuple[str, bool, str]:
+    """The ``websocket`` step: the first message must be ``gateway.hello``, within ``timeout`` s."""
+    try:
+        msg = await ws.receive(timeout=timeout)
+    except TimeoutError:
+        return ("websocket", False, f"connected, but no gateway.hello within {timeout:g}s")
+    if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
+        return ("websocket", False, f"closed {ws.close_code or msg.data} {msg.extra or ''}".rstrip())
+    try:
+        hello = json.loads(msg.data) if msg.type == aiohttp.WSMsgType.TEXT else None
+    except ValueError:
+        hello = None
+    if not isinstance(hello, dict) or hello.get("type") != "gateway.hello":
+        return ("websocket", False, f"expected gateway.hello first, got {str(msg.data)[:80]!r}")
+    return ("websocket", True, f"epoch {hello.get('epoch')}")
 
 
 @main.command()

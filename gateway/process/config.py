@@ -125,6 +125,8 @@ def load(
         if value is not None and value != ():
             merged[field] = list(value) if isinstance(value, tuple) else value
             source[field] = "command line"
+    if isinstance(merged.get("log_level"), str):  # case-insensitive from every source, like the flag
+        merged["log_level"] = merged["log_level"].lower()
     try:
         config = msgspec.convert(merged, Config, strict=False)
     except msgspec.ValidationError as exc:
@@ -152,8 +154,18 @@ def _env_value(field: str, raw: str) -> Any:
     if isinstance(default, list):
         return [part.strip() for part in raw.split(",") if part.strip()]
     if isinstance(default, bool):
-        return raw.strip().lower() in {"1", "true", "yes", "on"}
+        word = raw.strip().lower()
+        if word not in _TRUE | _FALSE:
+            raise ConfigError(
+                f"invalid {option_name(field)} (from {env_name(field)}): expected 1/true/yes/on or 0/false/no/off,"
+                f" got {raw[:40]!r}"
+            )
+        return word in _TRUE
     return raw
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off", ""})
 
 
 def _explain(exc: msgspec.ValidationError, source: Mapping[str, str]) -> ConfigError:

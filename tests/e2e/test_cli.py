@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 
-from tests.conftest import BIN, Gateway, free_port, run_cli
+import click
+
+from tests.conftest import BIN, Gateway, free_port, run_cli, wait_for
 
 
 def test_status_summary_json_and_unreachable(gateway: Gateway) -> None:
@@ -107,3 +109,90 @@ def test_port_in_use_is_one_clear_line(gateway: Gateway, gateway_factory) -> Non
     text = second.logs().strip()
     assert text.count("\n") == 0 and "cannot listen" in text and "in use" in text
     assert gateway.healthy()
+
+
+def test_every_gatewayctl_option_has_help_and_help_names_the_env_variables() -> None:
+    from click.testing import CliRunner
+
+    from gateway.ctl.cli import main as ctl
+
+    for name, command in ctl.commands.items():  # type: ignore[attr-defined]
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.hidden:
+                assert param.help, f"gatewayctl {name} {param.opts[0]} has no help text"
+        assert "--url" in [opt for p in command.params for opt in p.opts], f"gatewayctl {name} has no --url"
+    out = CliRunner().invoke(ctl, ["--help"]).output
+    assert "EVENT_GATEWAY_URL" in out and "EVENT_GATEWAY_INGEST" in out
+    emit_help = CliRunner().invoke(ctl, ["emit", "--help"]).output
+    assert "EVENT_GATEWAY_URL" in emit_help and "EVENT_GATEWAY_INGEST" in emit_help
+
+
+def test_emit_takes_url_and_names_it_when_nothing_subscribes(gateway: Gateway) -> None:
+    ok = run_cli("gatewayctl", "emit", "task.started", "--url", gateway.url, "--ingest", gateway.ingest)
+    assert ok.returncode == 0, ok.stderr
+    wait_for(lambda: gateway.status()["events"]["accepted"] == 1, what="the emitted event")
+    nowhere = f"tcp://127.0.0.1:{free_port()}"
+    failed = run_cli("gatewayctl", "emit", "task.started", "--url", gateway.url, "--ingest", nowhere)
+    assert failed.returncode == 1
+    assert failed.stderr.count("\n") == 1 and nowhere in failed.stderr and gateway.url in failed.stderr
+
+
+def test_tail_into_head_exits_quietly_on_broken_pipe(gateway: Gateway) -> None:
+    from emitter_sdk import Emitter
+
+    pipeline = subprocess.Popen(
+        ["bash", "-o", "pipefail", "-c", f"{BIN / 'gatewayctl'} tail --url {gateway.url} | head -n 1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        with Emitter(gateway.ingest) as em:
+            assert em.wait_subscribed(10)
+            # tail writes the hello, head exits after it; the next event's write meets the closed pipe.
+            wait_for(lambda: em.emit("task.progress") and pipeline.poll() is not None, what="tail to stop")
+        out, err = pipeline.communicate(timeout=10)
+    finally:
+        if pipeline.poll() is None:
+            pipeline.kill()
+    assert json.loads(out)["type"] == "gateway.hello"
+    assert err == "" and pipeline.returncode == 0
+
+
+class SilentGateway:
+    """A real server that answers ``/healthz`` and completes the WebSocket upgrade, then says nothing."""
+
+    def __init__(self) -> None:
+        import threading
+
+        from websockets.datastructures import Headers
+        from websockets.http11 import Response
+        from websockets.sync.server import serve
+
+        def healthz(connection: object, request: object) -> Response | None:
+            if getattr(request, "path", "") == "/healthz":
+                return Response(200, "OK", Headers({"Content-Length": "3"}), b"ok\n")
+            return None
+
+        self.port = free_port()
+        self.done = threading.Event()
+        self.server = serve(lambda ws: self.done.wait(30), "127.0.0.1", self.port, process_request=healthz)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.done.set()
+        self.server.shutdown()
+        self.thread.join(10)
+
+
+def test_check_names_the_websocket_step_when_hello_never_arrives() -> None:
+    silent = SilentGateway()
+    try:
+        result = run_cli("gatewayctl", "check", "--url", f"http://127.0.0.1:{silent.port}")
+    finally:
+        silent.close()
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "FAIL websocket" in result.stdout and "no gateway.hello within 5s" in result.stdout
+    assert result.stderr.strip() == "gatewayctl: check failed at step websocket"
