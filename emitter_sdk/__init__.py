@@ -15,7 +15,8 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from emitter_sdk.emitter import DEFAULT_INGEST, Emitter, EmitterStats, EntityArg, InvalidEvent
+from emitter_sdk.emitter import DEFAULT_INGEST, Emitter, EmitterStats, InvalidEvent
+from emitter_sdk.validate import EntityArg
 from emitter_sdk.wire import V1_TYPES, Entity, WireEvent
 
 __all__ = [
