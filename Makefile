@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench venv browser service-tools node node-example install clean
+.PHONY: run test lint bench venv browser service-tools nats node node-example install clean
 
 venv: $(STAMP)
 
@@ -31,8 +31,14 @@ service-tools:
 	  echo "installing nginx, systemd and strace (Debian packages) for the service tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx systemd strace >/dev/null; }
 
+## Cluster tests run real NATS JetStream servers: Debian's nats-server (2.9).
+nats:
+	@command -v nats-server >/dev/null 2>&1 || { \
+	  echo "installing nats-server (Debian package) for the cluster tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >/dev/null; }
+
 ## The whole behavioural suite (unit + real processes, sockets and Chromium).
-test: venv browser service-tools node-example
+test: venv browser service-tools nats node-example
 	$(PY) -m pytest -q
 
 lint: venv

@@ -117,6 +117,13 @@ def encode_control(message: dict[str, Any]) -> bytes:
     return _JSON.encode(message)
 
 
+def encode_upstream_gap(producer: str, missed: int, seq: int) -> bytes:
+    """JSON of ``gateway.gap`` reason ``upstream``: ``missed`` events of ``producer`` lost before ``seq``."""
+    return _JSON.encode(
+        {"type": "gateway.gap", "reason": "upstream", "producer": producer, "missed": missed, "seq": seq}
+    )
+
+
 _H2 = struct.Struct("!BBH")
 _H8 = struct.Struct("!BBQ")
 

@@ -79,7 +79,8 @@ def degraded_reasons(status: dict[str, Any], now: float | None = None) -> list[s
     Degraded: not serving; upstream loss in the last minute; clients dropped for
     slowness within the gateway's sampling window (a minute); the ring turning
     over faster than ``ring_horizon`` (clients away that long cannot resume);
-    recent event-loop lag above ``loop_lag_limit``; the state log disabled by a write error.
+    recent event-loop lag above ``loop_lag_limit``; the state log disabled by a write error;
+    a cluster node that cannot use its JetStream stream.
     """
     now = time.time() if now is None else now
     reasons = []
@@ -97,6 +98,9 @@ def degraded_reasons(status: dict[str, Any], now: float | None = None) -> list[s
     turnover, horizon = health.get("ring_turnover_s"), health.get("ring_horizon_s")
     if turnover is not None and horizon and turnover < horizon:
         reasons.append(f"ring turns over every {turnover:.0f}s, under the {horizon:.0f}s resume horizon")
+    problem = (status.get("cluster") or {}).get("problem")
+    if problem:
+        reasons.append(f"cluster: {problem}")
     if (status.get("state") or {}).get("failed"):
         reasons.append("state log disabled by a write error (restarts will not resume)")
     lag, limit = health.get("loop_lag_recent_max_s", 0.0), health.get("loop_lag_limit_s")

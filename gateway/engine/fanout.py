@@ -207,7 +207,7 @@ class Hub:
             key = sub.cache_key
             cached = cache.get(key)
             if cached is None:
-                cached = cache[key] = self._render(sub, entries)
+                cached = cache[key] = self.render(sub, entries)
             data, count = cached
             if data:
                 sub.write(data)
@@ -219,7 +219,8 @@ class Hub:
             for sub in list(self.lagging):
                 self._enforce_bound(sub)
 
-    def _render(self, sub: Subscriber, entries: list[Entry]) -> tuple[bytes, int]:
+    def render(self, sub: Subscriber, entries: list[Entry]) -> tuple[bytes, int]:
+        """``entries`` as ``sub`` receives them (its filter, its transport, upstream gaps kept), and the event count."""
         flt = sub.filter
         parts: list[bytes] = []
         if flt.matches_all:
@@ -313,7 +314,7 @@ class Hub:
             if sub.coalescing:
                 data, count = self._render_coalesced(sub, chunk)
             else:
-                data, count = self._render(sub, chunk)
+                data, count = self.render(sub, chunk)
             if data:
                 sub.write(data)
             sub.cursor = chunk[-1].seq
@@ -326,7 +327,7 @@ class Hub:
             self.lagging.pop(sub, None)
 
     def _render_coalesced(self, sub: Subscriber, chunk: list[Entry]) -> tuple[bytes, int]:
-        """Like ``_render`` but skipping superseded entries, each skipped run reported."""
+        """Like ``render`` but skipping superseded entries, each skipped run reported."""
         ring, flt = self.ring, sub.filter
         parts: list[bytes] = []
         count = 0

@@ -15,7 +15,7 @@ import time
 from typing import Protocol
 
 from emitter_sdk.wire import WireEvent
-from gateway.core.codec import REJECT_REASONS, decode_ingest, encode_control, encode_event, ws_frame
+from gateway.core.codec import REJECT_REASONS, decode_ingest, encode_event, encode_upstream_gap, ws_frame
 from gateway.core.ring import Entry, Ring
 from gateway.core.sequencer import ProducerTracker
 from gateway.engine.fanout import Hub
@@ -26,6 +26,13 @@ class EntrySink(Protocol):
     """Where accepted entries are persisted before fan-out (the state log)."""
 
     def append(self, entries: list[Entry]) -> None: ...
+
+
+class EventSource(Protocol):
+    """Where validated events go to be sequenced when this gateway does not sequence them
+    itself (a cluster node: ``gateway.ports.cluster``)."""
+
+    def submit(self, events: list[WireEvent]) -> None: ...
 
 
 class Stream:
@@ -51,6 +58,8 @@ class Stream:
         self.coalesce_types = frozenset(coalesce_types or ())
         self.tracker = tracker or ProducerTracker()
         self.sink = sink
+        #: The cluster source, or None when this gateway sequences its own ingest.
+        self.source: EventSource | None = None
         self.accepted = 0
         self.duplicates = 0
         self.upstream_gaps = 0
@@ -66,15 +75,41 @@ class Stream:
         return self.ring.head
 
     def ingest(self, messages: list[list[bytes]]) -> list[str]:
-        """Process a batch of raw ingest messages; returns the rejection reasons seen."""
-        now = time.time()
+        """Process a batch of raw ingest messages; returns the rejection reasons seen.
+
+        With a :attr:`source` (a cluster node) valid events go to it, to be sequenced
+        by the cluster and come back through :meth:`commit`; otherwise they are
+        sequenced here.
+        """
         received = time.perf_counter()
+        events, reasons = self.validate(messages)
+        if self.source is not None:
+            self.source.submit(events)
+            return reasons
+        now = time.time()
         entries: list[Entry] = []
-        reasons: list[str] = []
-        max_bytes, whitelist, coalesce = self.max_event_bytes, self.types_whitelist, self.coalesce_types
+        coalesce = self.coalesce_types
         admit = self.tracker.admit
         seq = self.ring.head + 1
-        for frames in messages:  # once per event: locals, one call per step
+        for event in events:  # once per event: locals, one call per step
+            missed = admit(event.producer, event.pseq, now)
+            if missed < 0:
+                self.duplicates += 1
+                continue
+            gap = self.upstream_gap(event.producer, missed, seq, now) if missed else b""
+            entries.append(make_entry(event, seq, gap, coalesce))
+            seq += 1
+        self.commit(entries)
+        if entries:
+            self.write_latency.observe(time.perf_counter() - received)
+        return reasons
+
+    def validate(self, messages: list[list[bytes]]) -> tuple[list[WireEvent], list[str]]:
+        """Decode and check each message; rejections counted by reason, each alone."""
+        events: list[WireEvent] = []
+        reasons: list[str] = []
+        max_bytes, whitelist = self.max_event_bytes, self.types_whitelist
+        for frames in messages:
             event = decode_ingest(frames, max_bytes)
             if isinstance(event, str):
                 self.rejected[event] += 1
@@ -84,17 +119,8 @@ class Stream:
                 self.rejected["not_allowed"] += 1
                 reasons.append("not_allowed")
                 continue
-            missed = admit(event.producer, event.pseq, now)
-            if missed < 0:
-                self.duplicates += 1
-                continue
-            gap = self._upstream_gap(event.producer, missed, seq, now) if missed else b""
-            entries.append(make_entry(event, seq, gap, coalesce))
-            seq += 1
-        self.commit(entries)
-        if entries:
-            self.write_latency.observe(time.perf_counter() - received)
-        return reasons
+            events.append(event)
+        return events, reasons
 
     def commit(self, entries: list[Entry]) -> None:
         """Persist, append and fan out entries already numbered ``head+1 ..``."""
@@ -108,14 +134,12 @@ class Stream:
         self.accepted += len(entries)
         self.hub.broadcast(entries)
 
-    def _upstream_gap(self, producer: str, missed: int, seq: int, now: float) -> bytes:
+    def upstream_gap(self, producer: str, missed: int, seq: int, now: float) -> bytes:
         """Count an upstream loss of ``missed`` events seen at ``seq``; the gap message to send before it."""
         self.upstream_gaps += 1
         self.upstream_missed += missed
         self.last_upstream_gap_at = now
-        return encode_control(
-            {"type": "gateway.gap", "reason": "upstream", "producer": producer, "missed": missed, "seq": seq}
-        )
+        return encode_upstream_gap(producer, missed, seq)
 
     def _allowed(self, event_type: str) -> bool:
         ok = self._allowed_cache.get(event_type)

@@ -48,6 +48,7 @@ def status_snapshot(state: GatewayState) -> dict[str, Any]:
         "slow_client_disconnects": hub.slow_disconnects,
         "auth": state.auth.statistics(),
         "internal_errors": state.ingest.internal_errors,
+        "cluster": state.cluster.statistics() if state.cluster is not None else None,
         "health": {
             **state.health.snapshot(ring.capacity),
             "ring_horizon_s": state.config.ring_horizon,
@@ -66,8 +67,13 @@ async def handle_status(request: web.Request) -> web.Response:
     return web.json_response(status_snapshot(state))
 
 
+def ready(state: GatewayState) -> bool:
+    """Healthy, and (a cluster node) able to use its stream: what ``/healthz`` answers."""
+    return healthy(state) and (state.cluster is None or state.cluster.ok)
+
+
 async def handle_healthz(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    if healthy(state):
+    if ready(state):
         return web.Response(text="ok\n")
     return web.Response(status=503, text="unavailable\n")

@@ -11,6 +11,7 @@ from aiohttp import web
 from gateway.engine.fanout import Hub
 from gateway.engine.stream import Stream
 from gateway.policy.auth import Authenticator
+from gateway.ports.cluster.source import ClusterSource
 from gateway.ports.ingest import Ingest
 from gateway.ports.store import StateLog
 from gateway.process.config import Config
@@ -40,6 +41,8 @@ class GatewayState:
     health: Health = field(default_factory=Health)
     #: The state log (``--state-dir``), or None when each start is a new epoch.
     store: StateLog | None = None
+    #: The cluster source (``--cluster``), or None for a single node.
+    cluster: ClusterSource | None = None
     #: Who may subscribe (``gateway.auth``); re-reads its tokens and keys on SIGHUP.
     auth: Authenticator = field(init=False)
 

@@ -79,14 +79,25 @@ def admit(
 
 
 def start_subscription(state: GatewayState, sub: Subscriber, since: int | None, epoch: str | None) -> None:
-    """Hello, resume gap, join the hub: one synchronous step."""
+    """Hello, resume gap, join the hub: one synchronous step.
+
+    On a cluster node a resume point older than the ring but still in the stream is
+    replayed from the stream first (``ports.cluster.history``); the client joins the
+    hub when that replay reaches the ring."""
     stream = state.stream
     ring = stream.ring
-    start, gap = plan_resume(oldest=ring.oldest, head=ring.head, epoch=stream.epoch, since=since, client_epoch=epoch)
-    sub.send_control(hello(stream.epoch, ring.head, ring.oldest))
+    cluster = state.cluster
+    oldest = ring.oldest
+    if cluster is not None and since is not None and epoch in (None, stream.epoch):
+        oldest = cluster.oldest_held(oldest)
+    start, gap = plan_resume(oldest=oldest, head=ring.head, epoch=stream.epoch, since=since, client_epoch=epoch)
+    sub.send_control(hello(stream.epoch, ring.head, oldest))
     if gap is not None:
         sub.send_control(gap)
-    state.hub.add(sub, start)
+    if cluster is not None and start + 1 < (ring.oldest or ring.head + 1):
+        cluster.replay(sub, start)
+    else:
+        state.hub.add(sub, start)
 
 
 def join(state: GatewayState, sub: Subscriber, grant: Grant, since: int | None, epoch: str | None) -> None:

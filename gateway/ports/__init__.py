@@ -1,4 +1,5 @@
-"""The engine's ports to the outside: ZeroMQ ingest and CURVE, the state log on disk.
+"""The engine's ports to the outside: ZeroMQ ingest and CURVE, the state log on disk,
+the cluster (NATS JetStream) source.
 
 Each adapts one kind of I/O to the engine (feeds it batches, persists what it
 sequenced).  May import ``gateway.engine`` and ``gateway.core``; not

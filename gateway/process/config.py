@@ -81,6 +81,12 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     shutdown_grace: Seconds = 5.0
     ring_horizon: Seconds = 60.0  # gatewayctl status: degraded when the ring turns over faster
     loop_lag_limit: Seconds = 0.5  # gatewayctl status: degraded when recent event-loop lag exceeds it
+    # cluster (NATS JetStream; docs/cluster.md): comma-separated nats:// URLs, none = single node
+    cluster: str | None = None
+    cluster_stream: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = "EVENT_GATEWAY"
+    cluster_replicas: Annotated[int, msgspec.Meta(ge=1, le=5)] = 1
+    cluster_max_events: Positive = 1_000_000
+    cluster_max_age: str = "24h"
 
     @property
     def host(self) -> str:
@@ -89,6 +95,15 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     @property
     def port(self) -> int:
         return int(self.listen.rpartition(":")[2])
+
+    @property
+    def cluster_servers(self) -> list[str]:
+        """The ``--cluster`` URLs (empty: single node)."""
+        return [url.strip() for url in (self.cluster or "").split(",") if url.strip()]
+
+    @property
+    def cluster_max_age_s(self) -> float:
+        return parse_duration(self.cluster_max_age)
 
 
 FIELDS: tuple[str, ...] = Config.__struct_fields__
@@ -206,6 +221,32 @@ def _check(config: Config, source: Mapping[str, str]) -> None:
     _check_keys(config, source)
     if config.state_dir and os.path.exists(config.state_dir) and not os.path.isdir(config.state_dir):
         raise _fail("state_dir", source, f"{config.state_dir} is not a directory")
+    _check_cluster(config, source)
+
+
+def _check_cluster(config: Config, source: Mapping[str, str]) -> None:
+    for url in config.cluster_servers:
+        if not re.fullmatch(r"nats://[^/\s:]+:\d{1,5}", url):
+            raise _fail("cluster", source, f"expected nats://HOST:PORT[,nats://HOST:PORT…], got {url[:80]!r}")
+    if config.cluster is not None and not config.cluster_servers:
+        raise _fail("cluster", source, "expected nats://HOST:PORT[,nats://HOST:PORT…], got nothing")
+    try:
+        parse_duration(config.cluster_max_age)
+    except ValueError as exc:
+        raise _fail("cluster_max_age", source, str(exc)) from None
+    if config.cluster_servers and config.state_dir:
+        raise _fail("state_dir", source, "a cluster node keeps its state in the stream: drop --state-dir")
+
+
+_DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str) -> float:
+    """``"24h"``, ``"90m"``, ``"30s"``, ``"7d"`` or plain seconds → seconds (> 0)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
+    if not match or float(match.group(1)) <= 0:
+        raise ValueError(f"expected a duration like 24h, 90m, 30s or 7d, got {text[:40]!r}")
+    return float(match.group(1)) * _DURATION_UNITS[match.group(2) or "s"]
 
 
 def _check_keys(config: Config, source: Mapping[str, str]) -> None:

@@ -14,6 +14,7 @@ import asyncio
 import gc
 import secrets
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from gateway.engine.fanout import Hub
 from gateway.engine.stream import Stream
 from gateway.http.app import build_app
 from gateway.http.state import GatewayState
+from gateway.ports.cluster.source import ClusterSettings, ClusterSource
 from gateway.ports.curve import CurveServer
 from gateway.ports.ingest import Ingest, IngestBindError
 from gateway.ports.store import StateDirError, open_state
@@ -85,7 +87,19 @@ def build_state(config: Config) -> GatewayState:
     if config.curve_key_file and config.curve_clients_dir:
         curve = CurveServer(config.curve_key_file, config.curve_clients_dir)
     ingest = Ingest(config.ingest, stream, max_event_bytes=config.max_event_bytes, curve=curve)
-    return GatewayState(config=config, stream=stream, hub=hub, ingest=ingest, store=store)
+    cluster = ClusterSource(cluster_settings(config), stream, hub) if config.cluster_servers else None
+    return GatewayState(config=config, stream=stream, hub=hub, ingest=ingest, store=store, cluster=cluster)
+
+
+def cluster_settings(config: Config) -> ClusterSettings:
+    return ClusterSettings(
+        servers=config.cluster_servers,
+        stream=config.cluster_stream,
+        replicas=config.cluster_replicas,
+        max_events=config.cluster_max_events,
+        max_age_s=config.cluster_max_age_s,
+        node=f"{socket.gethostname()}:{config.port}",
+    )
 
 
 async def serve(config: Config, reread: Callable[[], Config] | None = None) -> int:
@@ -129,6 +143,8 @@ async def serve(config: Config, reread: Callable[[], Config] | None = None) -> i
     state.ingest.start(loop)
     if state.store is not None:
         state.store.start(loop)
+    if state.cluster is not None:
+        state.cluster.start(loop)
     state.serving = True
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -179,6 +195,8 @@ async def shutdown(state: GatewayState, runner: web.AppRunner) -> None:
     state.ingest.close()
     if state.store is not None:
         state.store.close()  # nothing more is appended once ingest is closed
+    if state.cluster is not None:
+        await state.cluster.close()
     clients = list(state.hub.subscribers)
     for sub in clients:
         state.hub.close(sub, 1001, "gateway shutting down")

@@ -92,7 +92,10 @@ def status_line(state: GatewayState) -> str:
     by_kind = state.hub.count_by_kind()
     transports = ", ".join(f"{kind} {n}" for kind, n in sorted(by_kind.items()))
     clients = f"clients {sum(by_kind.values())}" + (f" ({transports})" if transports else "")
-    return f"{clients}, {state.health.events_per_s():.1f} events/s, seq {state.stream.seq}"
+    line = f"{clients}, {state.health.events_per_s():.1f} events/s, seq {state.stream.seq}"
+    if state.cluster is not None and state.cluster.problem:
+        line = f"DEGRADED (cluster: {state.cluster.problem}); {line}"
+    return line
 
 
 def supervise(notifier: Notifier, state: GatewayState) -> list[asyncio.Task[None]]:

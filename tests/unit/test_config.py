@@ -53,3 +53,39 @@ def test_unknown_key_in_file(tmp_path: Path) -> None:
 
 def test_insecure_allows_wide_listen() -> None:
     assert load({"listen": "0.0.0.0:8765", "insecure": True}, environ={}).host == "0.0.0.0"
+
+
+def test_cluster_options_from_flags_env_and_file(tmp_path: Path) -> None:
+    assert load({}, environ={}).cluster_servers == []
+    config = load(
+        {"cluster_replicas": "3"},
+        environ={"EVENT_GATEWAY_CLUSTER": "nats://10.0.0.1:4222, nats://10.0.0.2:4222"},
+    )
+    assert config.cluster_servers == ["nats://10.0.0.1:4222", "nats://10.0.0.2:4222"]
+    assert (config.cluster_stream, config.cluster_replicas, config.cluster_max_events) == (
+        "EVENT_GATEWAY",
+        3,
+        1_000_000,
+    )
+    assert config.cluster_max_age_s == 86400
+    path = tmp_path / "g.toml"
+    path.write_text('cluster = "nats://n1:4222"\ncluster_max_age = "90m"\ncluster_stream = "EG_TEST"\n')
+    config = load({}, environ={}, config_file=str(path))
+    assert (config.cluster_max_age_s, config.cluster_stream) == (5400, "EG_TEST")
+
+
+@pytest.mark.parametrize(
+    ("flags", "needle"),
+    [
+        ({"cluster": "http://n1:4222"}, "--cluster "),
+        ({"cluster": " , "}, "--cluster "),
+        ({"cluster": "nats://n1:4222", "cluster_max_age": "soon"}, "--cluster-max-age"),
+        ({"cluster_stream": "has.dot"}, "--cluster-stream"),
+        ({"cluster_replicas": "0"}, "--cluster-replicas"),
+        ({"cluster": "nats://n1:4222", "state_dir": "/tmp"}, "--state-dir"),
+    ],
+)
+def test_bad_cluster_options_name_the_option(flags: dict, needle: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load(flags, environ={})
+    assert needle in str(info.value) and "\n" not in str(info.value)

@@ -193,7 +193,7 @@ def test_any_interleaving_of_appends_and_resumes_is_contiguous_and_duplicate_fre
     ring = Ring(capacity)
     hub = Hub(ring, policy=policy, queue_events=8, queue_bytes=1 << 20, high_water=100, low_water=10)
     stream = Stream(ring, hub, EPOCH)
-    state = SimpleNamespace(stream=stream, hub=hub)
+    state = SimpleNamespace(stream=stream, hub=hub, cluster=None)
     clients: list[Client] = []
     pseq = 0
     for action in actions:
@@ -228,7 +228,7 @@ def test_filters_apply_to_replay_and_live_alike_and_upstream_gaps_reach_everyone
     ring = Ring(1000)
     hub = Hub(ring)
     stream = Stream(ring, hub, EPOCH)
-    state = SimpleNamespace(stream=stream, hub=hub)
+    state = SimpleNamespace(stream=stream, hub=hub, cluster=None)
     pseq = 0
     expected: list[tuple[int, str, int]] = []  # (seq, entity id, events missed before it)
     client, start = None, 0

@@ -1,0 +1,1 @@
+"""The NATS JetStream cluster: a second source of sequenced events (docs/cluster.md)."""

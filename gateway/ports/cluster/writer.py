@@ -1,0 +1,150 @@
+"""Publishing what this node ingested: pending events → records → the stream, one at a time.
+
+:meth:`RecordWriter.submit` (called by :meth:`Stream.ingest` on the event loop,
+never blocking) appends validated events to a bounded pending buffer.  The
+:meth:`RecordWriter.run` task plans a record on the state this node has
+applied (``record.plan_record``) and publishes it with
+``Nats-Expected-Last-Sequence`` = the applied stream sequence:
+
+- accepted: the events leave the buffer; the next record waits until the
+  reader has applied this one (so it is planned on it);
+- wrong last sequence (another node won the position): wait for the reader to
+  apply the newer records, plan again — events the winner already carried are
+  now duplicates and drop;
+- unreachable / timed out / no quorum: the node is degraded, the buffer keeps
+  filling, publishing is retried with backoff (a publish that did land after a
+  timeout shows up as a wrong-last-sequence conflict: no event twice).
+
+Bounded: at most ``MAX_PENDING`` events wait; past that the newest are dropped
+and counted (``pending_dropped``) — the producer's next accepted event then
+reports them as an upstream gap, so nothing is lost silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from nats.js import api
+from nats.js.errors import APIError
+
+from emitter_sdk.wire import WireEvent
+from gateway.ports.cluster.record import encode_record, plan_record
+
+if TYPE_CHECKING:
+    from gateway.ports.cluster.source import ClusterSource
+
+log = structlog.get_logger("gateway.cluster")
+
+MAX_PENDING = 200_000
+RECORD_EVENTS = 4096
+RECORD_BYTES = 512 << 10
+WRONG_LAST_SEQUENCE = 10071
+PUBLISH_TIMEOUT = 2.0
+
+
+class RecordWriter:
+    """The pending buffer and the publish loop of one node."""
+
+    def __init__(self, source: ClusterSource) -> None:
+        self.source = source
+        self.pending: deque[WireEvent] = deque()
+        self.wake = asyncio.Event()
+        self.problem: str | None = None
+        self.records_published = 0
+        self.events_published = 0
+        self.conflicts = 0
+        self.publish_errors = 0
+        self.pending_dropped = 0
+
+    def submit(self, events: list[WireEvent]) -> None:
+        """Queue validated events for the stream; never blocks (drops past ``MAX_PENDING``)."""
+        room = MAX_PENDING - len(self.pending)
+        if room < len(events):
+            self.pending_dropped += len(events) - max(room, 0)
+            events = events[: max(room, 0)]
+        self.pending.extend(events)
+        if events:
+            self.wake.set()
+
+    async def run(self) -> None:
+        backoff = 0.05
+        while True:
+            if not self.pending:
+                self.wake.clear()
+                await self.wake.wait()
+            source = self.source
+            if source.js is None or source.sync_target is not None or source.created is None:
+                await asyncio.sleep(0.05)  # not connected or not caught up: keep buffering
+                continue
+            if await self._publish_one():
+                backoff = 0.05
+            else:
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 1.0)
+
+    async def _publish_one(self) -> bool:
+        """Plan and publish one record; False when the stream could not take it (retry later)."""
+        source = self.source
+        stream = source.stream
+        assert source.js is not None
+        base = source.applied_sseq
+        plan = plan_record(
+            self.pending,
+            stream.tracker,
+            epoch=stream.epoch,
+            first_seq=stream.ring.head + 1,
+            max_events=RECORD_EVENTS,
+            max_bytes=RECORD_BYTES,
+        )
+        if not plan.record.events:
+            self._consume(plan.taken, plan.duplicates)
+            return True
+        try:
+            ack = await source.js.publish(
+                source.subject,
+                encode_record(plan.record),
+                timeout=PUBLISH_TIMEOUT,
+                headers={api.Header.EXPECTED_LAST_SEQUENCE: str(base)},
+            )
+        except APIError as exc:
+            if exc.err_code == WRONG_LAST_SEQUENCE:
+                self.conflicts += 1
+                await source.wait_applied(base + 1, PUBLISH_TIMEOUT)
+                return True
+            return self._failed(exc)
+        except Exception as exc:  # noqa: BLE001 - any transport failure: degrade, keep the events, retry
+            return self._failed(exc)
+        self._consume(plan.taken, plan.duplicates)
+        self.records_published += 1
+        self.events_published += len(plan.record.events)
+        self.problem = None
+        source.last_sseq = max(source.last_sseq, ack.seq)
+        await source.wait_applied(ack.seq, PUBLISH_TIMEOUT)
+        return True
+
+    def _consume(self, taken: int, duplicates: int) -> None:
+        for _ in range(taken):
+            self.pending.popleft()
+        self.source.stream.duplicates += duplicates
+
+    def _failed(self, exc: BaseException) -> bool:
+        self.publish_errors += 1
+        problem = f"cannot publish to JetStream: {exc or type(exc).__name__}"
+        if problem != self.problem:
+            log.warning("cluster.publish_failed", error=str(exc) or type(exc).__name__, pending=len(self.pending))
+        self.problem = problem
+        self.source.set_problem(problem)
+        return False
+
+    def statistics(self) -> dict[str, Any]:
+        return {
+            "pending": len(self.pending),
+            "pending_dropped": self.pending_dropped,
+            "records_published": self.records_published,
+            "events_published": self.events_published,
+            "conflicts": self.conflicts,
+            "publish_errors": self.publish_errors,
+        }

@@ -1,0 +1,57 @@
+"""Cluster records: planning on the applied state, duplicates, upstream gaps, bounds.  No sockets."""
+
+from __future__ import annotations
+
+from emitter_sdk.wire import Entity, WireEvent
+from gateway.core.sequencer import ProducerTracker
+from gateway.ports.cluster.record import decode_record, encode_record, plan_record, record_entries
+
+
+def ev(producer: str, pseq: int, payload: dict[str, object] | None = None) -> WireEvent:
+    return WireEvent(
+        "task.progress", "2026-01-01T00:00:00.000Z", "core", Entity("task", "a"), payload or {}, producer, pseq
+    )
+
+
+def plan(pending: list[WireEvent], tracker: ProducerTracker, first_seq: int = 1, **kw: int):  # type: ignore[no-untyped-def]
+    return plan_record(
+        pending,
+        tracker,
+        epoch="e1",
+        first_seq=first_seq,
+        max_events=kw.get("max_events", 100),
+        max_bytes=kw.get("max_bytes", 1 << 20),
+    )
+
+
+def test_plan_sequences_after_the_applied_state_and_leaves_the_tracker_alone() -> None:
+    tracker = ProducerTracker()
+    tracker.admit("p", 3, 0.0)
+    result = plan([ev("p", 2), ev("p", 4), ev("p", 7), ev("p", 7), ev("q", 10)], tracker, first_seq=41)
+    assert result.taken == 5 and result.duplicates == 2
+    record = result.record
+    assert [(e.producer, e.pseq, e.missed) for e in record.events] == [("p", 4, 0), ("p", 7, 2), ("q", 10, 0)]
+    assert (record.first_seq, record.last_seq, record.epoch) == (41, 43, "e1")
+    assert b'"seq":42' in record.events[1].json and b'"id":"p:7"' in record.events[1].json
+    assert tracker.get("p").last_pseq == 3 and tracker.get("q") is None  # type: ignore[union-attr]
+
+
+def test_plan_is_bounded_by_events_and_bytes_but_takes_at_least_one() -> None:
+    tracker = ProducerTracker()
+    pending = [ev("p", i, {"pad": "x" * 1000}) for i in range(1, 11)]
+    assert plan(pending, tracker, max_events=3).taken == 3
+    by_bytes = plan(pending, tracker, max_bytes=2500)
+    assert by_bytes.taken == len(by_bytes.record.events) == 2
+    assert len(plan(pending, tracker, max_bytes=10).record.events) == 1
+
+
+def test_a_record_gives_the_same_entries_on_every_node() -> None:
+    tracker = ProducerTracker()
+    record = plan([ev("p", 1), ev("p", 5)], tracker).record
+    again = decode_record(encode_record(record))
+    assert again == record
+    first = record_entries(again, frozenset({"task.progress"}))
+    second = record_entries(decode_record(encode_record(record)), frozenset({"task.progress"}))
+    assert [(e.seq, e.frame, e.upstream_gap) for e in first] == [(e.seq, e.frame, e.upstream_gap) for e in second]
+    assert first[1].upstream_gap == b'{"type":"gateway.gap","reason":"upstream","producer":"p","missed":3,"seq":2}'
+    assert first[0].coalesce_key == ("task.progress", "task", "a")
