@@ -54,4 +54,10 @@ DESCRIPTIONS: dict[str, str] = {
     "shutdown_grace": "Seconds SIGTERM may take: clients get close 1001, state is flushed, exit 0.",
     "ring_horizon": "Degraded when the ring turns over faster than this many seconds.",
     "loop_lag_limit": "Degraded when the event loop ran late by more than this many seconds recently.",
+    # cluster (docs/cluster.md)
+    "cluster": "Comma-separated nats://HOST:PORT of a NATS JetStream cluster: this gateway becomes one node of it.",
+    "cluster_stream": "The JetStream stream the nodes share (created by the first node that finds it missing).",
+    "cluster_replicas": "Copies of the stream JetStream keeps: 3 in production (survives one NATS server lost).",
+    "cluster_max_events": "Stream retention: at most this many records (each holds one or more events).",
+    "cluster_max_age": "Stream retention by age, like 24h, 90m, 30s or 7d: how far back any node can resume.",
 }
