@@ -113,6 +113,8 @@ def render_status(status: dict[str, Any], reasons: list[str]) -> str:
     ring, events, clients = status["ring"], status["events"], status["clients"]
     health = status.get("health") or {}
     state = "healthy" if not reasons else "DEGRADED: " + "; ".join(reasons)
+    if status.get("restart_needed"):
+        state += f"  (restart needed: {', '.join(status['restart_needed'])} changed in the config)"
     by_transport = ", ".join(f"{k} {v}" for k, v in sorted(clients["by_transport"].items())) or "none"
     turnover = health.get("ring_turnover_s")
     lines = [

@@ -18,6 +18,7 @@ def status_snapshot(state: GatewayState) -> dict[str, Any]:
         "uptime_s": round(time.monotonic() - state.started_monotonic, 3),
         "started_at": state.started_at,
         "healthy": healthy(state),
+        "restart_needed": state.restart_needed,
         "ingest": state.ingest.statistics(),
         "epoch": stream.epoch,
         "seq": ring.head,

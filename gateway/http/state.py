@@ -37,6 +37,8 @@ class GatewayState:
     )
     #: Called with the re-read Config on SIGHUP (tokens, keys, log level …).
     reloaders: list[Callable[[Config], None]] = field(default_factory=list)
+    #: Options changed in the config since startup that only a restart applies (set on SIGHUP).
+    restart_needed: list[str] = field(default_factory=list)
     #: Loop lag and recent rates, sampled by ``health.monitor`` (``/status``, ``/metrics``, STATUS=).
     health: Health = field(default_factory=Health)
     #: The state log (``--state-dir``), or None when each start is a new epoch.

@@ -108,6 +108,16 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
 
 FIELDS: tuple[str, ...] = Config.__struct_fields__
 
+#: What a SIGHUP reload applies to the running daemon; every other option is read once at startup.
+RELOADABLE: frozenset[str] = frozenset(
+    {"log_level", "log_format", "auth", "tokens_file", "jwt_key_file", "allow_origin", "curve_clients_dir"}
+)
+
+
+def needs_restart(running: Config, reread: Config) -> list[str]:
+    """The options (in declaration order) whose re-read value differs but only a restart applies."""
+    return [f for f in FIELDS if f not in RELOADABLE and getattr(running, f) != getattr(reread, f)]
+
 
 def option_name(field: str) -> str:
     return "--" + field.replace("_", "-")

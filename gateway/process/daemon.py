@@ -33,7 +33,7 @@ from gateway.ports.curve import CurveServer
 from gateway.ports.ingest import Ingest, IngestBindError
 from gateway.ports.store import StateDirError, open_state
 from gateway.process import health, logs, notify
-from gateway.process.config import Config, ConfigError
+from gateway.process.config import Config, ConfigError, needs_restart
 
 log = logs.get("gateway.daemon")
 
@@ -173,18 +173,30 @@ async def serve(config: Config, reread: Callable[[], Config] | None = None) -> i
 
 
 def reload(state: GatewayState, reread: Callable[[], Config] | None) -> None:
-    """SIGHUP: re-read the configuration and hand it to every reloader; clients stay."""
+    """SIGHUP: re-read the configuration and hand it to every reloader; clients stay.
+
+    Options only a restart applies keep their running value: each one changed since
+    startup is logged (``gateway.restart_needed``) and listed in ``/status`` until then.
+    """
     try:
         new = reread() if reread is not None else state.config
     except ConfigError as exc:
         log.error("gateway.reload_failed", error=str(exc))
         return
+    state.restart_needed = needs_restart(state.config, new)
+    for name in state.restart_needed:
+        log.warning(
+            "gateway.restart_needed",
+            option=name,
+            running=getattr(state.config, name),
+            configured=getattr(new, name),
+        )
     for reloader in state.reloaders:
         try:
             reloader(new)
         except Exception as exc:  # noqa: BLE001 - one bad reloader must not stop the others
             log.error("gateway.reload_failed", error=str(exc))
-    log.info("gateway.reloaded", log_level=new.log_level)
+    log.info("gateway.reloaded", log_level=new.log_level, restart_needed=state.restart_needed)
 
 
 async def shutdown(state: GatewayState, runner: web.AppRunner) -> None:
