@@ -55,6 +55,8 @@ class Subscriber:
     __slots__ = (
         "cache_key",
         "caught_up",
+        "close_code",
+        "close_reason",
         "closed",
         "coalescing",
         "cursor",
@@ -80,6 +82,9 @@ class Subscriber:
         self.lagging = False
         self.coalescing = False
         self.closed = False
+        #: The close code and reason the gateway sent (None while the client has not been closed by it).
+        self.close_code: int | None = None
+        self.close_reason: str | None = None
         self.delivered = 0
         self.dropped = 0
         #: Set once the client first reaches the head: the lag bound applies from then
@@ -157,6 +162,8 @@ class Hub:
     def close(self, sub: Subscriber, code: int, reason: str) -> None:
         """Stop feeding ``sub`` and close it with ``code`` (its transport's way)."""
         self.remove(sub)
+        if sub.close_code is None:
+            sub.close_code, sub.close_reason = code, reason
         sub.kick(code, reason)
 
     def remove(self, sub: Subscriber) -> None:

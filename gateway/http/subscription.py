@@ -14,7 +14,6 @@ credential watch (expiry, SIGHUP revocation) and the ``client.connected`` line;
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
 
 import structlog
 from aiohttp import web
@@ -115,15 +114,22 @@ def join(state: GatewayState, sub: Subscriber, grant: Grant, since: int | None, 
     )
 
 
-def leave(state: GatewayState, sub: Subscriber, **context: Any) -> None:
-    """``sub`` has gone (or was closed): out of the hub, its credential no longer watched."""
+def leave(state: GatewayState, sub: Subscriber, client_code: int | None = None) -> None:
+    """``sub`` has gone (or was closed): out of the hub, its credential no longer watched.
+
+    ``client.disconnected`` carries the close code the gateway sent when it closed the
+    client (``closed_by`` gateway), else the client's own (``client_code``; None for SSE).
+    """
     state.hub.remove(sub)
     state.auth.release(sub)
+    by_gateway = sub.close_code is not None
     log.info(
         "client.disconnected",
         transport=sub.kind,
         peer=sub.peer,
         delivered=sub.delivered,
         dropped=sub.dropped,
-        **context,
+        close_code=sub.close_code if by_gateway else client_code,
+        close_reason=sub.close_reason,
+        closed_by="gateway" if by_gateway else "client",
     )

@@ -106,7 +106,7 @@ async def handle_ws(request: web.Request) -> web.StreamResponse:
                 _count_error(state, sub, msg.data)
                 break
     finally:
-        leave(state, sub, close_code=ws.close_code)
+        leave(state, sub, client_code=ws.close_code)
         asyncio.get_running_loop().call_later(config.close_timeout, transport.abort)
     return ws
 
@@ -128,6 +128,7 @@ def _count_error(state: GatewayState, sub: Subscriber, exc: BaseException) -> No
     else:
         return
     state.limit_closes[limit] += 1
+    sub.close_code, sub.close_reason = code, limit.replace("_", " ")
     log.info("client.limit_closed", peer=sub.peer, limit=limit, code=code)
 
 
