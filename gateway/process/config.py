@@ -108,9 +108,21 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
 
 FIELDS: tuple[str, ...] = Config.__struct_fields__
 
-#: What a SIGHUP reload applies to the running daemon; every other option is read once at startup.
+#: What a SIGHUP reload applies to the running daemon (the log setup, ``Authenticator.reload``,
+#: ``CurveServer.reload``); every other option is read once at startup.  A reloader that
+#: starts applying another option adds it here (and to docs/reference.md).
 RELOADABLE: frozenset[str] = frozenset(
-    {"log_level", "log_format", "auth", "tokens_file", "jwt_key_file", "allow_origin", "curve_clients_dir"}
+    {
+        "log_level",
+        "log_format",
+        "auth",
+        "tokens_file",
+        "jwt_key_file",
+        "allow_origin",
+        "allow_host",
+        "trusted_proxy",
+        "curve_clients_dir",
+    }
 )
 
 
