@@ -14,3 +14,11 @@ def test_every_logged_event_is_in_the_operations_guide() -> None:
     assert {"gateway.started", "client.connected", "gateway.stopped"} <= logged  # the pattern still finds them
     documented = set(re.findall(r"^\| `([a-z_]+\.[a-z_.]+)` \|", (ROOT / "docs" / "operations.md").read_text(), re.M))
     assert logged == documented, {"undocumented": sorted(logged - documented), "stale": sorted(documented - logged)}
+
+
+def test_the_alert_rules_name_log_events_the_gateway_writes() -> None:
+    logged = {name for path in (ROOT / "gateway").rglob("*.py") for name in LOG_CALL.findall(path.read_text())}
+    rules = (ROOT / "deploy" / "alerts.yml").read_text()
+    named = set(re.findall(r"see (?:the )?([a-z_]+\.[a-z_.]+)", rules))
+    assert {"ingest.batch_failed", "store.write_failed"} <= named  # the pattern still finds them
+    assert named <= logged, sorted(named - logged)
