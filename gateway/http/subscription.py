@@ -59,12 +59,14 @@ def parse_since(raw: str | None) -> int | None:
 
 
 def admit(
-    request: web.Request, state: GatewayState, resume: Resume | None = None
+    request: web.Request, state: GatewayState, resume: Resume | None = None, *, capacity: bool = True
 ) -> tuple[Grant, int | None, str | None]:
     """Everything decided before a stream starts: the query (400), origin and credential
-    (403/401/429, :func:`auth.authorize`) and capacity (503); ``resume`` may replace the
-    query's resume point (SSE's ``Last-Event-ID``).  Returns the grant (its ``filter`` is
-    what the client may see) and the resume point."""
+    (403/401/429, :func:`auth.authorize`) and, with ``capacity``, the client limits (503 +
+    ``Retry-After``); ``resume`` may replace the query's resume point (SSE's
+    ``Last-Event-ID``).  A WebSocket upgrade passes ``capacity=False``: a browser cannot
+    read a refused upgrade's status, so it is upgraded and then closed 1013 (``ws``).
+    Returns the grant (its ``filter`` is what the client may see) and the resume point."""
     try:
         flt, since, epoch = parse_request(request.query, state.config.max_filters)
         if resume is not None:
@@ -73,7 +75,8 @@ def admit(
         state.ws_refused["bad_request"] += 1
         raise web.HTTPBadRequest(text=f"{exc}\n") from None
     grant = authorize(request, state, flt)
-    check_admission(request, state)
+    if capacity:
+        check_admission(request, state)
     return grant, since, epoch
 
 

@@ -6,8 +6,11 @@ subscription (hello, resume gap, join the hub) in one synchronous step.  Everyth
 in order.  Inbound: ``{"type": "ping"}`` → ``pong``; anything else →
 ``gateway.error``.  Protocol pings (``heartbeat``) detect dead peers.
 
-Limits (``gateway.limits``): over ``max_clients`` / ``max_clients_per_ip`` → 503
-before the upgrade (1013 if a racing handshake got past that check); an inbound
+Limits (``gateway.policy.limits``): over ``max_clients`` / ``max_clients_per_ip``, an
+upgrade is completed and then closed 1013 with the reason ``over capacity (<limit>)``
+before any hello (a browser cannot read the status of a refused upgrade; it sees
+1006, like a gateway that is down); a request without ``Upgrade: websocket`` gets 503
+with ``Retry-After`` instead.  An inbound
 frame over ``max_frame_bytes`` → 1009; more inbound frames (data or control) than
 ``client_msg_rate`` allows → ``gateway.error`` then 1008.  Every connection that
 ends, however it ends, is aborted if its socket is still open ``close_timeout``
@@ -68,7 +71,8 @@ def kick_transport(transport: Any, code: int, reason: str, timeout: float) -> No
 async def handle_ws(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     config = state.config
-    grant, since, epoch = admit(request, state)
+    upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
+    grant, since, epoch = admit(request, state, capacity=not upgrade)
     ws = web.WebSocketResponse(
         heartbeat=config.ping_interval or None,
         max_msg_size=config.max_frame_bytes,
@@ -83,8 +87,9 @@ async def handle_ws(request: web.Request) -> web.StreamResponse:
     if transport is None:
         return ws
     peer = request.remote or "?"
-    if refuse_after_upgrade(state, peer) is not None:
-        kick_transport(transport, 1013, "over capacity", config.close_timeout)
+    refused = refuse_after_upgrade(state, peer)
+    if refused is not None:
+        kick_transport(transport, 1013, f"over capacity ({refused})", config.close_timeout)
         return ws
     set_keepalive(transport, config.tcp_keepalive)
     sub = WsSubscriber(transport, grant.filter, peer, config.close_timeout)

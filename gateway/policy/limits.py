@@ -13,9 +13,11 @@ Pure parts (no sockets, time passed in, unit-tested without I/O):
 Hooks for the transports (WebSocket, SSE), each counted in ``/status``
 (``clients.refused`` by reason):
 
-- :func:`check_admission` before the upgrade / response: HTTP 503 with ``Retry-After``;
-- :func:`refuse_after_upgrade` right before joining the hub, with no await in
-  between: handshakes that raced past the first check are closed with 1013, so the
+- :func:`check_admission` before a response that is not a WebSocket upgrade (SSE, a
+  plain GET): HTTP 503 with ``Retry-After``;
+- :func:`refuse_after_upgrade` right after a WebSocket upgrade, before joining the hub,
+  with no await in between: the client is closed with 1013 ``over capacity (<limit>)``,
+  which a browser can read (a refused upgrade's 503 reaches it as a bare 1006), and the
   limits hold exactly, not approximately;
 - :func:`set_keepalive`: TCP keepalive probes on an accepted socket so a peer that
   vanished without a FIN or RST is found by the kernel even when protocol pings are off.

@@ -255,3 +255,17 @@ def test_ping_measures_the_round_trip_and_fails_when_the_socket_goes(lib: Page) 
 
 def test_module_also_sets_globals_for_plain_scripts(lib: Page) -> None:
     assert js(lib, "return globalThis.EventGatewayClient === lib.EventGatewayClient && !!EventGateway.backoffDelay;")
+
+
+def test_close_cause_tells_a_full_gateway_from_a_down_one(lib: Page) -> None:
+    causes = js(
+        lib,
+        """
+        return [
+          [1013, "over capacity (max_clients)"], [1013, "over capacity (max_clients_per_ip)"],
+          [1013, "too slow to keep up"], [1006, ""], [1001, "going away"], [1008, "token expired"],
+          [4000, "no pong"], [1000, ""],
+        ].map(([code, reason]) => lib.closeCause(code, reason));
+        """,
+    )
+    assert causes == ["full", "full", "slow", "down", "restarting", "refused", "down", "closed"]

@@ -1,7 +1,7 @@
 """Client limits and dead peers against a real gatewayd: each limit refuses or closes as SPEC says and is counted.
 
-Covers ``--max-clients`` (503 before the upgrade, 1013 for handshakes that raced
-past it), ``--max-clients-per-ip``, ``--max-frame-bytes`` (1009),
+Covers ``--max-clients`` (an upgrade completed, then closed 1013 before any hello;
+503 + ``Retry-After`` for a request without an upgrade), ``--max-clients-per-ip``, ``--max-frame-bytes`` (1009),
 ``--client-msg-rate`` (``gateway.error`` then 1008, for data and protocol-ping
 floods alike, others unaffected), protocol heartbeats closing a peer that never
 answers, a stalled peer's socket really released (``--close-timeout``), the
@@ -16,9 +16,11 @@ import re
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 
 import pytest
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from tests.conftest import Gateway, run_python, wait_for
@@ -36,14 +38,21 @@ def limit_logged(gateway: Gateway, limit: str, code: int) -> bool:
     return any(line["limit"] == limit and line["code"] == code for line in lines)
 
 
-def test_over_max_clients_is_refused_with_503_and_counted(gateway_factory) -> None:
+def test_over_max_clients_an_upgrade_is_closed_1013_and_a_plain_request_gets_503(gateway_factory) -> None:
     gateway = gateway_factory("--max-clients", "2")
     with connect(gateway.ws_url), connect(gateway.ws_url):
         wait_for(lambda: gateway.status()["clients"]["count"] == 2, 10, "two clients")
-        with pytest.raises(InvalidStatus) as info:
-            connect(gateway.ws_url)
-        assert info.value.response.status_code == 503
-        assert gateway.status()["clients"]["refused"]["max_clients"] == 1
+        with connect(gateway.ws_url) as third:  # the upgrade completes: a browser can read the close
+            with pytest.raises(ConnectionClosed) as closed:
+                third.recv(timeout=10)  # no hello: the first thing it gets is the close frame
+        assert closed.value.rcvd is not None
+        assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1013, "over capacity (max_clients)")
+        for path in ("/ws/events", "/sse/events"):  # asked without upgrading: 503 + Retry-After
+            reply = urllib.request.Request(gateway.url + path)
+            with pytest.raises(urllib.error.HTTPError) as info:
+                urllib.request.urlopen(reply, timeout=5)
+            assert info.value.code == 503 and info.value.headers["Retry-After"] == "5", path
+        assert gateway.status()["clients"]["refused"]["max_clients"] == 3
     wait_for(lambda: gateway.status()["clients"]["count"] == 0, 10, "clients gone")
     with connect(gateway.ws_url) as ws:  # room again
         assert recv_json(ws)["type"] == "gateway.hello"
@@ -52,13 +61,11 @@ def test_over_max_clients_is_refused_with_503_and_counted(gateway_factory) -> No
 def test_a_burst_of_handshakes_admits_exactly_max_clients(gateway_factory) -> None:
     gateway = gateway_factory("--max-clients", "2")
     clients = [RawWs(gateway.ws_url, wait=False) for _ in range(12)]  # all in flight before any answer
-    statuses = [c.wait_response() for c in clients]
-    upgraded = [c for c in clients if c.status == 101]
-    assert statuses.count(503) + len(upgraded) == 12
-    for c in upgraded:  # an upgrade that raced past the first check is closed with 1013 before its hello
+    assert [c.wait_response() for c in clients] == [101] * 12
+    for c in clients:  # each gets its hello, or a 1013 close before any hello
         c.read_until(lambda m, c=c: len(m) >= 1 or c.close_code is not None, 10)
-    admitted = [c for c in upgraded if c.messages and c.messages[0]["type"] == "gateway.hello"]
-    assert all(c.close_code == 1013 for c in upgraded if c not in admitted)
+    admitted = [c for c in clients if c.messages and c.messages[0]["type"] == "gateway.hello"]
+    assert all(c.close_code == 1013 and not c.messages for c in clients if c not in admitted)
     status = gateway.status()
     assert len(admitted) == 2 and status["clients"]["count"] == 2
     assert status["clients"]["refused"]["max_clients"] == 10
@@ -70,7 +77,9 @@ def test_max_clients_per_address_spares_other_addresses(gateway_factory) -> None
     gateway = gateway_factory("--max-clients-per-ip", "2")
     a, b = RawWs(gateway.ws_url), RawWs(gateway.ws_url)
     third = RawWs(gateway.ws_url)
-    assert (a.status, b.status, third.status) == (101, 101, 503)
+    assert (a.status, b.status, third.status) == (101, 101, 101)
+    third.read_to_end(10)
+    assert third.close_code == 1013 and not third.messages
     other = RawWs(gateway.ws_url, source="127.0.0.2")
     assert other.status == 101
     status = gateway.status()

@@ -136,6 +136,26 @@ export class ResumeCursor {
   }
 }
 
+/**
+ * Why a connection ended, from its close code and reason (pure), so an app can tell a
+ * gateway that is full from one that is down:
+ * - `"full"`: over capacity (1013 with a reason starting `over capacity`, sent right after
+ *   the upgrade and before any hello): the gateway is up, retry later;
+ * - `"slow"`: closed 1013 for falling behind; the reconnect resumes from the ring;
+ * - `"restarting"`: 1001, the gateway is shutting down;
+ * - `"refused"`: 1008, policy (credential expired or revoked, abusive client);
+ * - `"down"`: no close frame (1006: gateway down or unreachable, the connection lost,
+ *   or an HTTP refusal of the upgrade, whose status a browser never shows) or no pong;
+ * - `"closed"`: any other close.
+ */
+export function closeCause(code, reason = "") {
+  if (code === 1013) return String(reason).startsWith("over capacity") ? "full" : "slow";
+  if (code === 1001) return "restarting";
+  if (code === 1008) return "refused";
+  if (code === 1006 || code === 4000) return "down";
+  return "closed";
+}
+
 const SILENCE_PROBE_MS = 30000; // ping after this long without any message …
 const PING_TIMEOUT_MS = 10000; //  … and reconnect if no pong comes back in time
 
@@ -145,7 +165,8 @@ const PING_TIMEOUT_MS = 10000; //  … and reconnect if no pong comes back in ti
  * States reported through `onState(state, detail)`: `"connecting"`, `"open"` (hello
  * received), `"reconnecting"` (`detail.delay` ms until the next attempt), `"closed"`
  * (after `close()`).  `detail` also carries `attempt`, `epoch`, `seq`, and for the
- * close that caused a reconnect `code` and `reason`.
+ * close that caused a reconnect `code`, `reason` and `cause` (`closeCause`: `"full"`
+ * when the gateway is over capacity, `"down"` when it cannot be reached, …).
  *
  * Options: `types`, `entity` (string "a,b" or array), `token`, `since`/`epoch` (start
  * point), `onEvent`, `onGap`, `onState`, `onError` (a `gateway.error` message),
@@ -186,7 +207,7 @@ export class EventGatewayClient {
     try {
       ws = new Impl(this.currentUrl(), protocols);
     } catch (err) {
-      this._scheduleReconnect({ reason: String(err) });
+      this._scheduleReconnect({ reason: String(err), cause: "down" });
       return;
     }
     this._ws = ws;
@@ -265,7 +286,7 @@ export class EventGatewayClient {
 
   _onClose(code, reason) {
     this._drop();
-    this._scheduleReconnect({ code, reason });
+    this._scheduleReconnect({ code, reason, cause: closeCause(code, reason) });
   }
 
   _scheduleReconnect(detail) {
@@ -328,4 +349,12 @@ function now() {
 }
 
 globalThis.EventGatewayClient = EventGatewayClient;
-globalThis.EventGateway = { EventGatewayClient, ResumeCursor, backoffDelay, buildUrl, parseList, DEFAULT_BACKOFF };
+globalThis.EventGateway = {
+  EventGatewayClient,
+  ResumeCursor,
+  backoffDelay,
+  buildUrl,
+  closeCause,
+  parseList,
+  DEFAULT_BACKOFF,
+};

@@ -233,6 +233,15 @@ function onGap(gap) {
   enqueue({ gap });
 }
 
+/** How the page names the cause of a reconnect (client.js `closeCause`). */
+const CLOSE_CAUSES = {
+  full: "gateway full (over capacity)",
+  down: "gateway unreachable",
+  restarting: "gateway restarting",
+  slow: "fell behind the stream",
+  refused: "refused by policy",
+};
+
 function onState(state, detail) {
   const { hello, ...rest } = detail;
   console.info(`event-gateway: ${state}`, JSON.stringify(hello ?? rest));
@@ -241,8 +250,11 @@ function onState(state, detail) {
   let text = state;
   if (state === "open") text = "connected";
   else if (state === "connecting") text = detail.attempt ? `connecting… (attempt ${detail.attempt + 1})` : "connecting…";
-  else if (state === "reconnecting") text = `reconnecting in ${(detail.delay / 1000).toFixed(1)} s`;
-  else if (state === "closed") text = "disconnected";
+  else if (state === "reconnecting") {
+    const why = CLOSE_CAUSES[detail.cause] ?? "connection lost";
+    text = `${why} · reconnecting in ${(detail.delay / 1000).toFixed(1)} s`;
+  } else if (state === "closed") text = "disconnected";
+  conn.dataset.cause = state === "reconnecting" ? (detail.cause ?? "") : "";
   $("conn-text").textContent = text;
   if (hello) $("epoch").textContent = hello.epoch;
   $("connect").textContent = state === "closed" ? "Connect" : "Disconnect";
