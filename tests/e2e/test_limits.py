@@ -42,9 +42,9 @@ def test_over_max_clients_an_upgrade_is_closed_1013_and_a_plain_request_gets_503
     gateway = gateway_factory("--max-clients", "2")
     with connect(gateway.ws_url), connect(gateway.ws_url):
         wait_for(lambda: gateway.status()["clients"]["count"] == 2, 10, "two clients")
-        with connect(gateway.ws_url) as third:  # the upgrade completes: a browser can read the close
-            with pytest.raises(ConnectionClosed) as closed:
-                third.recv(timeout=10)  # no hello: the first thing it gets is the close frame
+        # The upgrade completes, so a browser can read the close; no hello comes before it.
+        with connect(gateway.ws_url) as third, pytest.raises(ConnectionClosed) as closed:
+            third.recv(timeout=10)
         assert closed.value.rcvd is not None
         assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1013, "over capacity (max_clients)")
         for path in ("/ws/events", "/sse/events"):  # asked without upgrading: 503 + Retry-After
