@@ -21,7 +21,7 @@ def build_app(state: GatewayState) -> web.Application:
     app[SSE_CLIENTS] = SseClients(state)
     app.router.add_get("/sse/events", handle_sse, allow_head=False)  # a stream has no HEAD
     app.router.add_get("/", asset_handler("index.html"))
-    for name in ("client.js", "monitor.js", "monitor.css"):
+    for name in ("client.js", "chart.js", "monitor.js", "monitor.css"):
         app.router.add_get(f"/{name}", asset_handler(name))
     app.router.add_get("/status", handle_status)
     app.router.add_get("/healthz", handle_healthz)

@@ -24,6 +24,7 @@ def test_page_and_scripts_have_content_types_etags_and_no_cache(gateway: Gateway
     expected = {
         "/": "text/html; charset=utf-8",
         "/client.js": "text/javascript; charset=utf-8",
+        "/chart.js": "text/javascript; charset=utf-8",
         "/monitor.js": "text/javascript; charset=utf-8",
         "/monitor.css": "text/css; charset=utf-8",
     }

@@ -223,7 +223,7 @@ def test_client_reconnects_with_backoff_and_resumes_without_duplicates(lib: Page
         "open",
         "closed",
     ]
-    assert out["stats"] == {"events": 3, "duplicates": 1, "gaps": 1, "connects": 2}
+    assert out["stats"] == {"events": 3, "duplicates": 1, "gaps": 1, "connects": 2, "resumes": 1}
 
 
 def test_ping_measures_the_round_trip_and_fails_when_the_socket_goes(lib: Page) -> None:

@@ -183,7 +183,9 @@ export class EventGatewayClient {
     this.cursor = new ResumeCursor({ since: options.since ?? null, epoch: options.epoch ?? null });
     this.state = "idle";
     this.attempt = 0;
-    this.stats = { events: 0, duplicates: 0, gaps: 0, connects: 0 };
+    /** `resumes`: connections opened with a resume point (`since`) that got their hello. */
+    this.stats = { events: 0, duplicates: 0, gaps: 0, connects: 0, resumes: 0 };
+    this._resuming = false;
     this._ws = null;
     this._retryTimer = null;
     this._probeTimer = null;
@@ -211,6 +213,7 @@ export class EventGatewayClient {
       return;
     }
     this._ws = ws;
+    this._resuming = this.cursor.seq !== null;
     this._setState("connecting");
     ws.onmessage = (ev) => ws === this._ws && this._onMessage(ev.data);
     ws.onclose = (ev) => ws === this._ws && this._onClose(ev.code, ev.reason);
@@ -271,6 +274,7 @@ export class EventGatewayClient {
     } else if (kind === "hello") {
       this.attempt = 0;
       this.stats.connects += 1;
+      if (this._resuming) this.stats.resumes += 1;
       this._setState("open", { hello: msg });
       this._startProbe();
     } else if (kind === "pong") {

@@ -8,8 +8,14 @@
  * Bounded for long runs: at most `max` rows stay in the DOM (the oldest are removed), and
  * the queues of rows waiting to be drawn (held while paused, or between two frames) keep
  * only the newest `max`.  Counters count every event, shown or not.  Rows are drawn in
- * batches at most every 40 ms, so a burst costs one DOM update.
+ * batches at most every 40 ms, so a burst costs one DOM update.  The chart (chart.js) keeps
+ * one-second counts per domain for the last 60 s and is redrawn once a second.
+ *
+ * Connection health: resumes (reconnects that resumed from the cursor, client.js
+ * `stats.resumes`), gaps this page was told about (by reason), and the round trip of a
+ * `ping` sent every `HEALTH_PING_MS` while connected (and on the Ping button).
  */
+import { drawRates, RateWindow } from "./chart.js";
 import { EventGatewayClient, parseList } from "./client.js";
 
 const $ = (id) => document.getElementById(id);
@@ -19,6 +25,7 @@ const ROW_CAP = Math.min(Math.max(parseInt(query.get("max"), 10) || 1000, 10), 2
 const DOMAIN_HUES = { task: 210, provider: 275, selfcheck: 160, gateway: 40 };
 const SEED_DOMAINS = ["task", "provider", "selfcheck"];
 const FLUSH_MS = 40;
+const HEALTH_PING_MS = 10000;
 // What the gateway accepts (gateway/core/filters.py); anything else would be refused with HTTP 400.
 const TYPE_GLOB = /^[a-z0-9_.*?[\]!-]{1,200}$/;
 const ENTITY_SELECTOR = /^[^:,]+:[^,]+$/;
@@ -29,7 +36,10 @@ const view = {
   pending: [], // rows waiting for the next flush
   total: 0,
   gaps: 0,
+  gapsByReason: new Map(),
+  rtt: null,
   byDomain: new Map(),
+  rates: new RateWindow(60),
   rateCount: 0,
   flushTimer: null,
 };
@@ -62,6 +72,8 @@ function renderCounters() {
 function resetCounters() {
   view.total = 0;
   view.gaps = 0;
+  view.gapsByReason.clear();
+  view.rates.clear();
   for (const domain of view.byDomain.keys()) view.byDomain.set(domain, 0);
   for (const domain of SEED_DOMAINS) view.byDomain.set(domain, 0);
 }
@@ -223,11 +235,14 @@ function onEvent(event) {
   view.rateCount += 1;
   const domain = event.type.slice(0, event.type.indexOf("."));
   view.byDomain.set(domain, (view.byDomain.get(domain) ?? 0) + 1);
+  view.rates.add(domain, Date.now());
   enqueue({ event });
 }
 
 function onGap(gap) {
   view.gaps += 1;
+  view.gapsByReason.set(gap.reason, (view.gapsByReason.get(gap.reason) ?? 0) + 1);
+  renderHealth();
   $("notice-text").textContent = `⚠ ${describeGap(gap)}` + (view.gaps > 1 ? ` (${view.gaps} gaps so far)` : "");
   $("notice").hidden = false;
   enqueue({ gap });
@@ -257,6 +272,11 @@ function onState(state, detail) {
   conn.dataset.cause = state === "reconnecting" ? (detail.cause ?? "") : "";
   $("conn-text").textContent = text;
   if (hello) $("epoch").textContent = hello.epoch;
+  if (state === "open") {
+    // (never during the constructor's "connecting": `client` is not assigned yet)
+    renderHealth();
+    measureRtt();
+  }
   $("connect").textContent = state === "closed" ? "Connect" : "Disconnect";
 }
 
@@ -322,13 +342,41 @@ $("pause").addEventListener("click", () => {
 
 $("clear").addEventListener("click", clearView);
 
-$("ping").addEventListener("click", () => {
+// -- chart and health -------------------------------------------------------------------
+
+function formatMs(ms) {
+  return `${ms < 10 ? ms.toFixed(2) : Math.round(ms)} ms`;
+}
+
+/** One ping; its round trip is shown in the header and the health panel. */
+function measureRtt() {
   $("rtt").textContent = "…";
-  client.ping().then(
-    (ms) => ($("rtt").textContent = `${ms < 10 ? ms.toFixed(2) : Math.round(ms)} ms`),
+  return client.ping().then(
+    (ms) => {
+      view.rtt = ms;
+      $("rtt").textContent = formatMs(ms);
+      renderHealth();
+    },
     (err) => ($("rtt").textContent = `failed: ${err.message}`),
   );
-});
+}
+
+function renderHealth() {
+  $("health-resumes").textContent = String(client.stats.resumes);
+  const reasons = [...view.gapsByReason].map(([reason, n]) => `${n} ${reason}`).join(", ");
+  $("health-gaps").textContent = view.gaps ? `${view.gaps} (${reasons})` : "0";
+  $("health-gaps").dataset.count = String(view.gaps);
+  $("health-rtt").textContent = view.rtt === null ? "–" : formatMs(view.rtt);
+  if (view.rtt !== null) $("health-rtt").dataset.ms = String(view.rtt);
+}
+
+function drawChart() {
+  drawRates($("rate-chart"), view.rates.series(Date.now()), (domain) => `hsl(${hueOf(domain)} 70% 58%)`);
+}
+
+$("ping").addEventListener("click", measureRtt);
+
+setInterval(() => client.state === "open" && measureRtt(), HEALTH_PING_MS);
 
 $("connect").addEventListener("click", () => (client.state === "closed" ? client.connect() : client.close()));
 
@@ -337,9 +385,12 @@ $("notice-close").addEventListener("click", () => ($("notice").hidden = true));
 setInterval(() => {
   $("rate").textContent = `${view.rateCount}/s`;
   view.rateCount = 0;
+  drawChart();
 }, 1000);
 
 resetCounters();
 showFilter();
 flush();
-globalThis.monitor = { client, view };
+drawChart();
+renderHealth();
+globalThis.monitor = { client, view, drawChart, hueOf };
