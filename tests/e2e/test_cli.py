@@ -196,3 +196,15 @@ def test_check_names_the_websocket_step_when_hello_never_arrives() -> None:
     assert "Traceback" not in result.stderr
     assert "FAIL websocket" in result.stdout and "no gateway.hello within 5s" in result.stdout
     assert result.stderr.strip() == "gatewayctl: check failed at step websocket"
+
+
+def test_check_against_a_full_gateway_names_the_websocket_step_and_the_close(gateway_factory) -> None:
+    from websockets.sync.client import connect
+
+    gateway = gateway_factory("--max-clients", "1")
+    with connect(gateway.ws_url) as holder:
+        holder.recv(timeout=10)  # its hello: the one slot is taken
+        result = run_cli("gatewayctl", "check", "--url", gateway.url, "--ingest", gateway.ingest)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "FAIL websocket" in result.stdout and "closed 1013 over capacity (max_clients)" in result.stdout
+    assert result.stderr.strip() == "gatewayctl: check failed at step websocket"
