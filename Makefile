@@ -67,8 +67,9 @@ $(NODE_EXAMPLE)/node_modules/.package-lock.json: $(NODE_EXAMPLE)/package-lock.js
 	cd $(NODE_EXAMPLE) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-## Throughput, latency, Core cost and memory against issue 8's targets (≤ 10 min, loopback only).
-bench: venv node
+## Throughput, latency, Core cost and memory against issue 8's targets (≤ 10 min, loopback only);
+## PNG charts beside the JSON, drawn in Chromium.
+bench: venv node browser
 	$(PY) -m bench.run
 
 clean:

@@ -15,7 +15,8 @@ Node process) and ``bench/publisher.py`` (a Core process publishing through
 - **Core cost**: ``emit()`` p50/p99.9 from ``bench/core_cost.py`` (gateway healthy, stalled);
 - **memory**: gateway RSS per idle WebSocket client with 10,000 clients.
 
-Prints one table and writes everything to ``bench/results/<UTC time>.json``.
+Prints one table and writes everything to ``bench/results/<UTC time>.json``, with PNG
+charts of the fan-out figures against the reference run beside it (``bench/charts.py``).
 ``--quick`` shortens every run (a smoke test of the suite, not a measurement).
 """
 
@@ -37,6 +38,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from bench.charts import REFERENCE, write_charts
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -433,6 +436,8 @@ def main() -> int:
     out.write_text(json.dumps(results, indent=1) + "\n")
     print(table(results))
     print(f"\nfull results: {out.relative_to(ROOT)}  ({results['elapsed_s']:.0f} s)")
+    for chart in write_charts(results, json.loads(REFERENCE.read_text()), out.with_suffix("")):
+        print(f"chart: {chart.relative_to(ROOT)}")
     return 0
 
 
