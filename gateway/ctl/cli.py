@@ -32,19 +32,17 @@ PlannedEvent = tuple[str, tuple[str, str] | None, dict[str, Any]]
 url_option = click.option(
     "--url",
     default=lambda: os.environ.get("EVENT_GATEWAY_URL", DEFAULT_URL),
-    show_default=DEFAULT_URL,
-    help="the gateway's HTTP address [env EVENT_GATEWAY_URL]",
+    help=f"the gateway's HTTP address (default: $EVENT_GATEWAY_URL, else {DEFAULT_URL})",
 )
 token_option = click.option(
     "--token",
     default=lambda: os.environ.get("EVENT_GATEWAY_TOKEN"),
-    help="credential for a gateway with --auth token|jwt (sent as Authorization: Bearer) [env EVENT_GATEWAY_TOKEN]",
+    help="credential for a gateway with --auth token|jwt, sent as a Bearer header (default: $EVENT_GATEWAY_TOKEN)",
 )
 ingest_option = click.option(
     "--ingest",
     default=lambda: os.environ.get("EVENT_GATEWAY_INGEST", DEFAULT_INGEST),
-    show_default=DEFAULT_INGEST,
-    help="the gateway's ZeroMQ ingest endpoint to publish to [env EVENT_GATEWAY_INGEST]",
+    help=f"the gateway's ZeroMQ ingest endpoint to publish to (default: $EVENT_GATEWAY_INGEST, else {DEFAULT_INGEST})",
 )
 
 

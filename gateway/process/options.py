@@ -52,8 +52,8 @@ DESCRIPTIONS: dict[str, str] = {
     "curve_clients_dir": "Directory of the CURVE public keys of emitters allowed to publish.",
     # operations
     "shutdown_grace": "Seconds SIGTERM may take: clients get close 1001, state is flushed, exit 0.",
-    "ring_horizon": "Degraded when the ring turns over faster than this many seconds.",
-    "loop_lag_limit": "Degraded when the event loop ran late by more than this many seconds recently.",
+    "ring_horizon": "Health is degraded when the ring turns over faster than this many seconds.",
+    "loop_lag_limit": "Health is degraded when the event loop ran late by more than this many seconds recently.",
     # cluster (docs/cluster.md)
     "cluster": "Comma-separated nats://HOST:PORT of a NATS JetStream cluster: this gateway becomes one node of it.",
     "cluster_stream": "The JetStream stream the nodes share (created by the first node that finds it missing).",
