@@ -46,7 +46,7 @@ DESCRIPTIONS: dict[str, str] = {
     "jwt_issuer": 'With --auth jwt: when set, a token\'s "iss" claim must equal it (else 401).',
     "jwt_audience": 'With --auth jwt: when set, a token\'s "aud" claim must include it (else 401).',
     "jwt_leeway": "With --auth jwt: seconds of clock skew allowed on exp/nbf/iat (tokens without exp are refused).",
-    "insecure": "Allow --auth none while listening beyond loopback.  Do not.",
+    "insecure": "Allow --auth none, and plain tcp ingest, beyond loopback.  Do not.",
     # who may publish
     "curve_key_file": "The gateway's CURVE secret key file: ingest accepts only CURVE clients.",
     "curve_clients_dir": "Directory of the CURVE public keys of emitters allowed to publish.",
