@@ -115,6 +115,12 @@ class Credentials:
     tokens: Mapping[bytes, Scope] = field(default_factory=dict)
     jwt_key: Any = None
     jwt_algorithm: str = "HS256"
+    #: ``--jwt-issuer`` / ``--jwt-audience``: the ``iss`` / ``aud`` a token must carry (None: a
+    #: token's ``iss`` is not checked; a token carrying ``aud`` is refused, it is meant for another service).
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    #: ``--jwt-leeway``: seconds of clock skew allowed on ``exp``, ``nbf`` and ``iat``.
+    jwt_leeway: float = 30.0
 
     def judge(self, token: str | None, now: float) -> Scope:
         """The scope ``token`` grants at ``now``, or :class:`Refused`.  Never echoes the token."""
@@ -135,22 +141,26 @@ class Credentials:
                 token,
                 self.jwt_key,
                 algorithms=[self.jwt_algorithm],
-                options={"verify_exp": False},  # checked below against ``now``
+                # exp is required, and checked below against ``now``; iss/aud when configured.
+                options={"verify_exp": False, "require": ["exp"]},
+                issuer=self.jwt_issuer,
+                audience=self.jwt_audience,
+                leeway=self.jwt_leeway,
             )
         except jwt.PyJWTError as exc:
             # The class name, not the message: no part of the token reaches a log or a response.
             raise Refused(401, f"invalid token ({type(exc).__name__})") from None
-        exp = claims.get("exp")
-        if exp is not None:
-            if not isinstance(exp, int | float) or isinstance(exp, bool):
-                raise Refused(401, "invalid token: exp must be a number")
-            if exp <= now:
-                raise Refused(401, "token expired")
+        exp = claims["exp"]
+        if not isinstance(exp, int | float) or isinstance(exp, bool):
+            raise Refused(401, "invalid token: exp must be a number")
+        expires_at = float(exp) + self.jwt_leeway  # the connection is closed then (1008)
+        if expires_at <= now:
+            raise Refused(401, "token expired")
         sub = claims.get("sub")
         label = f"jwt:{sub[:64]}" if isinstance(sub, str) else "jwt"
         types = _claim_list(claims, "types", parse_types)
         entities = _claim_list(claims, "entities", parse_entities)
-        return Scope(label, types, entities, float(exp) if exp is not None else None)
+        return Scope(label, types, entities, expires_at)
 
 
 def _claim_list(claims: Mapping[str, Any], name: str, parse: Callable[[str], tuple[Any, ...]]) -> tuple[Any, ...]:
@@ -186,7 +196,14 @@ def load_credentials(config: Config) -> Credentials:
     if config.auth == "jwt":
         assert config.jwt_key_file is not None
         key, algorithm = parse_jwt_key(_read(config.jwt_key_file, "jwt_key_file"))
-        return Credentials("jwt", jwt_key=key, jwt_algorithm=algorithm)
+        return Credentials(
+            "jwt",
+            jwt_key=key,
+            jwt_algorithm=algorithm,
+            jwt_issuer=config.jwt_issuer,
+            jwt_audience=config.jwt_audience,
+            jwt_leeway=config.jwt_leeway,
+        )
     return Credentials()
 
 

@@ -68,7 +68,7 @@ def test_no_bad_or_expired_token_is_401_before_upgrade_valid_gets_hello(gateway_
     gw = gateway_factory("--auth", "jwt", "--jwt-key-file", str(pem))
     now = int(time.time())
     valid = jwt.encode({"sub": "ui", "exp": now + 300}, private, "RS256")
-    expired = jwt.encode({"sub": "ui", "exp": now - 10}, private, "RS256")
+    expired = jwt.encode({"sub": "ui", "exp": now - 60}, private, "RS256")  # past the 30 s leeway
     forged = jwt.encode({"sub": "ui", "exp": now + 300}, rsa.generate_private_key(65537, 2048), "RS256")
     assert handshake_status(gw.ws_url) == 401
     assert handshake_status(gw.ws_url + "?token=" + forged) == 401
@@ -93,7 +93,7 @@ def test_token_limited_to_task_types_sees_only_them_on_replay_and_live(
         (tmp_path / "hs").write_bytes(key + b"\n")
         gw = gateway_factory("--auth", "jwt", "--jwt-key-file", str(tmp_path / "hs"))
         limited = jwt.encode({"types": ["task.*"], "exp": int(time.time()) + 300}, key, "HS256")
-        everything = jwt.encode({"sub": "admin"}, key, "HS256")
+        everything = jwt.encode({"sub": "admin", "exp": int(time.time()) + 300}, key, "HS256")
     emit_types(gw, MIXED)  # seq 1..5, replayed below
     with (
         connect(f"{gw.ws_url}?types=*&since=0&token={limited}") as ws,
@@ -116,7 +116,7 @@ def test_token_limited_to_task_types_sees_only_them_on_replay_and_live(
 def test_jwt_expiring_mid_connection_is_closed_1008_within_a_second(gateway_factory, tmp_path: Path) -> None:
     key = secrets.token_bytes(32)
     (tmp_path / "hs").write_bytes(key)
-    gw = gateway_factory("--auth", "jwt", "--jwt-key-file", str(tmp_path / "hs"))
+    gw = gateway_factory("--auth", "jwt", "--jwt-key-file", str(tmp_path / "hs"), "--jwt-leeway", "0")
     exp = int(time.time()) + 3
     token = jwt.encode({"sub": "short", "exp": exp}, key, "HS256")
     with connect(gw.ws_url, additional_headers={"Authorization": f"Bearer {token}"}) as ws:
@@ -127,6 +127,24 @@ def test_jwt_expiring_mid_connection_is_closed_1008_within_a_second(gateway_fact
     assert info.value.rcvd is not None and info.value.rcvd.code == 1008
     assert exp - 0.05 <= closed_at <= exp + 1.0, closed_at - exp
     assert gw.status()["auth"]["expired"] == 1
+
+
+def test_jwt_issuer_audience_and_exp_are_required_when_configured(gateway_factory, tmp_path: Path) -> None:
+    key = secrets.token_bytes(32)
+    (tmp_path / "hs").write_bytes(key)
+    gw = gateway_factory(
+        *("--auth", "jwt", "--jwt-key-file", str(tmp_path / "hs")),
+        *("--jwt-issuer", "https://login.example", "--jwt-audience", "event-gateway"),
+    )
+    good = {"exp": int(time.time()) + 300, "iss": "https://login.example", "aud": "event-gateway"}
+    assert handshake_status(f"{gw.ws_url}?token={jwt.encode(good, key, 'HS256')}") == 101
+    for claims in (
+        {**good, "aud": "billing"},  # signed by the same issuer for another service
+        {**good, "iss": "https://other.example"},
+        {"iss": "https://login.example", "aud": "event-gateway"},  # never expires
+    ):
+        assert handshake_status(f"{gw.ws_url}?token={jwt.encode(claims, key, 'HS256')}") == 401, claims
+    assert gw.status()["auth"]["refused"]["unauthorized"] == 3
 
 
 def test_sighup_revokes_a_removed_token_with_1008_and_keeps_the_others(gateway_factory, tmp_path: Path) -> None:

@@ -80,7 +80,7 @@ def test_jwt_key_file_told_apart_by_content() -> None:
 
 
 def test_jwt_claims_scope_and_exp() -> None:
-    creds = Credentials("jwt", jwt_key=SECRET, jwt_algorithm="HS256")
+    creds = Credentials("jwt", jwt_key=SECRET, jwt_algorithm="HS256", jwt_leeway=0)
     now = time.time()
     token = jwt.encode(
         {"sub": "ui", "exp": int(now) + 60, "types": ["task.*"], "entities": ["task:abc"]}, SECRET, "HS256"
@@ -90,13 +90,50 @@ def test_jwt_claims_scope_and_exp() -> None:
     assert scope.expires_at == int(now) + 60
     with pytest.raises(Refused, match="token expired"):
         creds.judge(token, now + 61)
-    forged = jwt.encode({"types": ["*"]}, b"x" * 32, "HS256")
+    forged = jwt.encode({"types": ["*"], "exp": int(now) + 60}, b"x" * 32, "HS256")
     with pytest.raises(Refused, match=r"invalid token \(InvalidSignatureError\)"):
         creds.judge(forged, now)
     for claims in ({"types": []}, {"types": "task.*"}, {"entities": ["nokind"]}, {"types": ["a.b,c.d"]}):
         with pytest.raises(Refused) as info:
-            creds.judge(jwt.encode(claims, SECRET, "HS256"), now)
+            creds.judge(jwt.encode({**claims, "exp": int(now) + 60}, SECRET, "HS256"), now)
         assert info.value.status == 403
+
+
+def test_jwt_without_exp_is_refused_and_issuer_audience_checked_when_set() -> None:
+    now = time.time()
+    exp = int(now) + 60
+    plain = Credentials("jwt", jwt_key=SECRET)
+    with pytest.raises(Refused, match=r"MissingRequiredClaimError"):
+        plain.judge(jwt.encode({"sub": "forever"}, SECRET, "HS256"), now)
+    # no audience configured: a token meant for another service (it names one) is refused
+    with pytest.raises(Refused, match=r"InvalidAudienceError"):
+        plain.judge(jwt.encode({"exp": exp, "aud": "billing"}, SECRET, "HS256"), now)
+    strict = Credentials("jwt", jwt_key=SECRET, jwt_issuer="https://login.example", jwt_audience="event-gateway")
+    good = {"exp": exp, "iss": "https://login.example", "aud": "event-gateway"}
+    assert strict.judge(jwt.encode(good, SECRET, "HS256"), now).expires_at == exp + 30
+    for bad, error in (
+        ({**good, "iss": "https://evil.example"}, "InvalidIssuerError"),
+        ({**good, "aud": "billing"}, "InvalidAudienceError"),
+        ({"exp": exp, "aud": "event-gateway"}, "MissingRequiredClaimError"),
+        ({"exp": exp, "iss": "https://login.example"}, "MissingRequiredClaimError"),
+    ):
+        with pytest.raises(Refused, match=error) as info:
+            strict.judge(jwt.encode(bad, SECRET, "HS256"), now)
+        assert info.value.status == 401
+
+
+def test_jwt_leeway_covers_a_fast_issuer_clock_and_a_just_passed_exp() -> None:
+    now = time.time()
+    fast = jwt.encode({"exp": int(now) + 300, "iat": int(now) + 20, "nbf": int(now) + 20}, SECRET, "HS256")
+    just_expired = jwt.encode({"exp": int(now) - 10}, SECRET, "HS256")
+    lenient = Credentials("jwt", jwt_key=SECRET)  # the default, 30 s
+    assert lenient.judge(fast, now).expires_at == int(now) + 330
+    assert lenient.judge(just_expired, now).expires_at == int(now) + 20  # closed (1008) then
+    exact = Credentials("jwt", jwt_key=SECRET, jwt_leeway=0)
+    with pytest.raises(Refused, match="ImmatureSignatureError"):
+        exact.judge(fast, now)
+    with pytest.raises(Refused, match="token expired"):
+        exact.judge(just_expired, now)
 
 
 def test_rs256_rejects_hs256_token_signed_with_the_public_key() -> None:
@@ -104,9 +141,10 @@ def test_rs256_rejects_hs256_token_signed_with_the_public_key() -> None:
     private, public = _rsa()
     key, alg = parse_jwt_key(public)
     creds = Credentials("jwt", jwt_key=key, jwt_algorithm=alg)
-    assert creds.judge(jwt.encode({"sub": "x"}, private, "RS256"), time.time()).label == "jwt:x"
+    exp = int(time.time()) + 60
+    assert creds.judge(jwt.encode({"sub": "x", "exp": exp}, private, "RS256"), time.time()).label == "jwt:x"
     header = jwt.utils.base64url_encode(b'{"alg":"HS256","typ":"JWT"}')
-    payload = jwt.utils.base64url_encode(b'{"sub":"x"}')
+    payload = jwt.utils.base64url_encode(b'{"sub":"x","exp":%d}' % exp)
     sig = jwt.utils.base64url_encode(hmac.new(public, header + b"." + payload, hashlib.sha256).digest())
     with pytest.raises(Refused):
         creds.judge((header + b"." + payload + b"." + sig).decode(), time.time())

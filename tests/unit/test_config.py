@@ -36,6 +36,9 @@ def test_precedence_flags_over_env_over_file(tmp_path: Path) -> None:
         ({"listen": "0.0.0.0:8765"}, {}, "--auth"),
         ({"auth": "token"}, {}, "--tokens-file"),
         ({"log_level": "loud"}, {}, "--log-level"),
+        ({"allow_host": ["*"]}, {}, "--allow-host"),
+        ({}, {"EVENT_GATEWAY_TRUSTED_PROXY": "10.0.0.0/8,nonsense"}, "--trusted-proxy"),
+        ({"jwt_leeway": -1}, {}, "--jwt-leeway"),
     ],
 )
 def test_bad_values_name_the_option(flags: dict, env: dict, needle: str) -> None:
@@ -89,3 +92,13 @@ def test_bad_cluster_options_name_the_option(flags: dict, needle: str) -> None:
     with pytest.raises(ConfigError) as info:
         load(flags, environ={})
     assert needle in str(info.value) and "\n" not in str(info.value)
+
+
+def test_who_may_connect_options_from_every_source(tmp_path: Path) -> None:
+    cfg = tmp_path / "g.toml"
+    cfg.write_text('allow_host = ["a.example"]\njwt_issuer = "file"\njwt_leeway = 5.0\n')
+    env = {"EVENT_GATEWAY_TRUSTED_PROXY": "127.0.0.1/32, ::1", "EVENT_GATEWAY_JWT_ISSUER": "env"}
+    c = load({"jwt_audience": "event-gateway"}, environ=env, config_file=str(cfg))
+    assert c.allow_host == ["a.example"] and c.trusted_proxy == ["127.0.0.1/32", "::1"]
+    assert (c.jwt_issuer, c.jwt_audience, c.jwt_leeway) == ("env", "event-gateway", 5.0)
+    assert load({}, environ={}).jwt_leeway == 30.0
