@@ -121,6 +121,9 @@ class Credentials:
     jwt_audience: str | None = None
     #: ``--jwt-leeway``: seconds of clock skew allowed on ``exp``, ``nbf`` and ``iat``.
     jwt_leeway: float = 30.0
+    #: Digest of everything the verdicts depend on (mode, file bytes, JWT options): equal
+    #: fingerprints judge every token alike, so a SIGHUP that changed nothing judges nothing.
+    fingerprint: bytes = b""
 
     def judge(self, token: str | None, now: float) -> Scope:
         """The scope ``token`` grants at ``now``, or :class:`Refused`.  Never echoes the token."""
@@ -192,10 +195,13 @@ def load_credentials(config: Config) -> Credentials:
     """Read the files ``config`` names for its ``--auth`` mode; :class:`CredentialsError` if unusable."""
     if config.auth == "token":
         assert config.tokens_file is not None
-        return Credentials("token", tokens=parse_tokens(_read(config.tokens_file, "tokens_file")))
+        data = _read(config.tokens_file, "tokens_file")
+        return Credentials("token", tokens=parse_tokens(data), fingerprint=_fingerprint("token", data))
     if config.auth == "jwt":
         assert config.jwt_key_file is not None
-        key, algorithm = parse_jwt_key(_read(config.jwt_key_file, "jwt_key_file"))
+        data = _read(config.jwt_key_file, "jwt_key_file")
+        key, algorithm = parse_jwt_key(data)
+        options = (config.jwt_issuer, config.jwt_audience, config.jwt_leeway)
         return Credentials(
             "jwt",
             jwt_key=key,
@@ -203,8 +209,16 @@ def load_credentials(config: Config) -> Credentials:
             jwt_issuer=config.jwt_issuer,
             jwt_audience=config.jwt_audience,
             jwt_leeway=config.jwt_leeway,
+            fingerprint=_fingerprint("jwt", data, repr(options).encode()),
         )
-    return Credentials()
+    return Credentials(fingerprint=_fingerprint("none"))
+
+
+def _fingerprint(mode: str, *parts: bytes) -> bytes:
+    digest = hashlib.sha256(mode.encode())
+    for part in parts:
+        digest.update(len(part).to_bytes(8, "big") + part)
+    return digest.digest()
 
 
 def _read(path: str, field_name: str) -> bytes:
@@ -376,6 +390,10 @@ class FailureLimiter:
         self._buckets[key] = (level, now)
         return level < 1.0 <= level + 1.0
 
+    def blocked(self, now: float) -> int:
+        """Addresses refused right now (their bucket holds less than one attempt); O(remembered)."""
+        return sum(1 for address in self._buckets if self.retry_after(address, now) > 0)
+
     def __len__(self) -> int:
         return len(self._buckets)
 
@@ -391,7 +409,8 @@ class Grant:
     the WebSocket subprotocol to answer with (None: answer none); ``scope``
     the credential's label, limits and expiry; ``origin`` the browser origin
     the request came from, when it passed the allowlist.  The token is kept
-    (never shown) so SIGHUP can judge it again against the re-read tokens and keys.
+    (never shown) so SIGHUP can judge it again against the re-read tokens and keys;
+    ``generation`` says which credentials judged it (see :meth:`Authenticator.watch`).
     """
 
     filter: Filter
@@ -399,6 +418,7 @@ class Grant:
     protocol: str | None = None
     token: str | None = field(default=None, repr=False)
     origin: str | None = None
+    generation: int = 0
 
     @property
     def cors_headers(self) -> dict[str, str]:
@@ -435,6 +455,8 @@ class Authenticator:
     def __init__(self, config: Config, hub: Hub) -> None:
         self.hub = hub
         self.credentials = load_credentials(config)
+        #: +1 whenever SIGHUP adopts credentials that judge differently (a new fingerprint).
+        self.generation = 0
         self.allowed_origins = frozenset(normalize_origin(o) for o in config.allow_origin)
         self.peers = PeerPolicy.parse(config.allow_host, config.trusted_proxy)
         self.limiter = FailureLimiter()
@@ -466,8 +488,14 @@ class Authenticator:
             self._refuse("origin", peer, now, origin=origin[:200] if origin else None, fetch_site=fetch_site)
             raise web.HTTPForbidden(text="origin not allowed\n")
         token, protocol = extract_token(request.query, request.headers)
-        scope = self._judge(token, peer, now)
-        return Grant(flt.intersect(scope.types, scope.entities), scope, protocol, token, origin)
+        return self.grant(token, peer, flt, protocol, origin)
+
+    def grant(
+        self, token: str | None, peer: str, flt: Filter, protocol: str | None = None, origin: str | None = None
+    ) -> Grant:
+        """Judge ``token`` for ``peer`` (429/401/403 as :func:`authorize`); the grant names this generation."""
+        scope = self._judge(token, peer, time.time())
+        return Grant(flt.intersect(scope.types, scope.entities), scope, protocol, token, origin, self.generation)
 
     def authorize_operator(self, request: web.Request) -> None:
         """``/status``, ``/metrics``: with ``--auth token|jwt`` a valid credential (``?token=`` or
@@ -510,7 +538,15 @@ class Authenticator:
     # -- while connected ----------------------------------------------------------------
 
     def watch(self, sub: Subscriber, grant: Grant) -> None:
-        """Close ``sub`` with 1008 when its credential expires or is revoked, until :meth:`release`."""
+        """Close ``sub`` with 1008 when its credential expires or is revoked, until :meth:`release`.
+
+        A SIGHUP that came between :meth:`grant` and this call (the upgrade awaits in
+        between) did not see ``sub``: its credential is judged again here, at once,
+        against the credentials now in force, and ``sub`` is closed if it no longer holds.
+        """
+        if grant.generation != self.generation and not self._still_holds(grant, {}, time.time()):
+            self._revoke(sub, grant)
+            return
         timer = None
         if grant.scope.expires_at is not None:
             loop = asyncio.get_running_loop()
@@ -545,22 +581,53 @@ class Authenticator:
         force and :class:`CredentialsError` is raised (the daemon logs it).
         """
         credentials = load_credentials(config)
-        self.credentials = credentials
         self.allowed_origins = frozenset(normalize_origin(o) for o in config.allow_origin)
         self.peers = PeerPolicy.parse(config.allow_host, config.trusted_proxy)
-        now = time.time()
+        self.adopt(credentials)
+
+    def adopt(self, credentials: Credentials) -> None:
+        """Put ``credentials`` in force and close (1008) every watched client they no longer admit.
+
+        Same fingerprint as those in force: nothing is judged, nobody is closed.
+        Otherwise each distinct token among the watched clients is judged once
+        (10,000 clients sharing a few JWTs cost a few signature checks, not 10,000),
+        synchronously: no client joins or leaves half-way through.
+        """
+        if credentials.fingerprint and credentials.fingerprint == self.credentials.fingerprint:
+            log.info("auth.reloaded", mode=credentials.mode, changed=False, judged=0, revoked=0)
+            return
+        self.credentials = credentials
+        self.generation += 1
+        verdicts: dict[str | None, Scope | None] = {}
         revoked = 0
+        now = time.time()
         for sub, watched in list(self._watched.items()):
-            try:
-                still = credentials.judge(watched.grant.token, now).limits == watched.grant.scope.limits
-            except Refused:
-                still = False
-            if not still:
+            if not self._still_holds(watched.grant, verdicts, now):
                 revoked += 1
-                log.info("auth.revoked", peer=sub.peer, credential=watched.grant.scope.label)
-                self._close(sub, "auth revoked")
-        self.revoked += revoked
-        log.info("auth.reloaded", mode=credentials.mode, revoked=revoked, watched=len(self._watched))
+                self._revoke(sub, watched.grant)
+        log.info(
+            "auth.reloaded",
+            mode=credentials.mode,
+            changed=True,
+            judged=len(verdicts),
+            revoked=revoked,
+            watched=len(self._watched),
+        )
+
+    def _still_holds(self, grant: Grant, verdicts: dict[str | None, Scope | None], now: float) -> bool:
+        """Does the credential in force grant ``grant``'s token exactly the same limits? (verdicts cached by token)"""
+        if grant.token not in verdicts:
+            try:
+                verdicts[grant.token] = self.credentials.judge(grant.token, now)
+            except Refused:
+                verdicts[grant.token] = None
+        scope = verdicts[grant.token]
+        return scope is not None and scope.limits == grant.scope.limits
+
+    def _revoke(self, sub: Subscriber, grant: Grant) -> None:
+        self.revoked += 1
+        log.info("auth.revoked", peer=sub.peer, credential=grant.scope.label)
+        self._close(sub, "auth revoked")
 
     def statistics(self) -> dict[str, Any]:
         return {
@@ -568,7 +635,7 @@ class Authenticator:
             "refused": dict(self.refused),
             "expired": self.expired,
             "revoked": self.revoked,
-            "limited_addresses": len(self.limiter),
+            "limited_addresses": self.limiter.blocked(time.monotonic()),
         }
 
 

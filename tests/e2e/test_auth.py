@@ -8,6 +8,7 @@ import json
 import secrets
 import signal
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import jwt
@@ -162,6 +163,35 @@ def test_sighup_revokes_a_removed_token_with_1008_and_keeps_the_others(gateway_f
         assert recv_json(stays)["type"] == "pong"
     assert handshake_status(f"{gw.ws_url}?token={gone}") == 401
     assert gw.status()["auth"]["revoked"] == 1
+
+
+def reloads(gw: Gateway) -> list[dict]:
+    return [json.loads(line) for line in gw.logs().splitlines() if '"auth.reloaded"' in line]
+
+
+def test_sighup_judges_each_distinct_jwt_once_and_nothing_when_unchanged(gateway_factory, tmp_path: Path) -> None:
+    key = secrets.token_bytes(32)
+    (tmp_path / "hs").write_bytes(key)
+    (tmp_path / "hs").chmod(0o600)
+    gw = gateway_factory("--auth", "jwt", "--jwt-key-file", str(tmp_path / "hs"))
+    exp = int(time.time()) + 600
+    tokens = [jwt.encode({"sub": f"u{i}", "exp": exp}, key, "HS256") for i in range(5)]
+    with ExitStack() as stack:
+        clients = [stack.enter_context(connect(f"{gw.ws_url}?token={tokens[i % 5]}")) for i in range(40)]
+        for ws in clients:  # 40 real connections
+            assert recv_json(ws)["type"] == "gateway.hello"
+        gw.proc.send_signal(signal.SIGHUP)  # type: ignore[union-attr]
+        wait_for(lambda: reloads(gw), 10, "the first reload")
+        assert (reloads(gw)[0]["changed"], reloads(gw)[0]["judged"]) == (False, 0)
+        (tmp_path / "hs").write_bytes(secrets.token_bytes(32))  # key rotated
+        gw.proc.send_signal(signal.SIGHUP)  # type: ignore[union-attr]
+        wait_for(lambda: len(reloads(gw)) == 2, 10, "the second reload")
+        second = reloads(gw)[1]
+        assert (second["changed"], second["judged"], second["revoked"]) == (True, 5, 40)
+        for ws in clients:
+            with pytest.raises(ConnectionClosed) as info:
+                recv_json(ws)
+            assert info.value.rcvd is not None and info.value.rcvd.code == 1008
 
 
 def test_failed_attempts_are_rate_limited_per_address_and_counted(gateway_factory, tmp_path: Path) -> None:
