@@ -45,6 +45,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check gateway emitter_sdk tests
 	$(VENV)/bin/ruff check gateway emitter_sdk tests
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 ## Install as a systemd service: venv under /opt/event-gateway, unit, config, user (root; see docs/operations.md).
 install:

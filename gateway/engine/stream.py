@@ -15,11 +15,12 @@ import time
 from typing import Protocol
 
 from emitter_sdk.wire import WireEvent
-from gateway.core.codec import REJECT_REASONS, decode_ingest, encode_event, encode_upstream_gap, ws_frame
+from gateway.core.codec import REJECT_REASONS, decode_ingest, encode_upstream_gap
+from gateway.core.entries import make_entry
+from gateway.core.histogram import LatencyHistogram
 from gateway.core.ring import Entry, Ring
 from gateway.core.sequencer import ProducerTracker
 from gateway.engine.fanout import Hub
-from gateway.process.health import LatencyHistogram
 
 
 class EntrySink(Protocol):
@@ -148,29 +149,3 @@ class Stream:
             if len(self._allowed_cache) < 4096:
                 self._allowed_cache[event_type] = ok
         return ok
-
-
-def make_entry(event: WireEvent, seq: int, upstream_gap: bytes, coalesce_types: frozenset[str]) -> Entry:
-    """Encode one accepted event once, for every transport."""
-    ent = event.entity
-    kind, eid = (None, None) if ent is None else (ent.kind, ent.id)
-    json = encode_event(event, seq)
-    return build_entry(seq, event.type, kind, eid, json, event.producer, event.pseq, upstream_gap, coalesce_types)
-
-
-def build_entry(
-    seq: int,
-    type_: str,
-    kind: str | None,
-    eid: str | None,
-    json: bytes,
-    producer: str,
-    pseq: int,
-    upstream_gap: bytes,
-    coalesce_types: frozenset[str],
-) -> Entry:
-    """An :class:`Entry` from its parts: new events and entries restored from the state log alike."""
-    entry = Entry(seq, type_, kind, eid, json, ws_frame(json), producer, pseq, upstream_gap)
-    if type_ in coalesce_types:
-        entry.coalesce_key = (type_, kind, eid)
-    return entry

@@ -8,22 +8,36 @@ from typing import Any
 from aiohttp import web
 
 from gateway import __version__
-from gateway.http.state import STATE, GatewayState
+from gateway.http.parts import (
+    ADMISSION,
+    AUTH,
+    CLUSTER,
+    HEALTH,
+    HUB,
+    INGEST,
+    LIFECYCLE,
+    SETTINGS,
+    STORE,
+    STREAM,
+    healthy,
+)
 
 
-def status_snapshot(state: GatewayState) -> dict[str, Any]:
-    stream, hub, ring = state.stream, state.hub, state.stream.ring
+def status_snapshot(app: web.Application) -> dict[str, Any]:
+    stream, hub, ring, ingest, store = app[STREAM], app[HUB], app[STREAM].ring, app[INGEST], app[STORE]
+    cluster = app[CLUSTER]
+    lifecycle, admission, settings = app[LIFECYCLE], app[ADMISSION], app[SETTINGS]
     return {
         "version": __version__,
-        "uptime_s": round(time.monotonic() - state.started_monotonic, 3),
-        "started_at": state.started_at,
-        "healthy": healthy(state),
-        "restart_needed": state.restart_needed,
-        "ingest": state.ingest.statistics(),
+        "uptime_s": round(time.monotonic() - lifecycle.started_monotonic, 3),
+        "started_at": lifecycle.started_at,
+        "healthy": healthy(app),
+        "restart_needed": lifecycle.restart_needed,
+        "ingest": ingest.statistics(),
         "epoch": stream.epoch,
         "seq": ring.head,
         "ring": ring.statistics(),
-        "state": state.store.statistics() if state.store is not None else {"dir": None},
+        "state": store.statistics() if store is not None else {"dir": None},
         "events": {
             "accepted": stream.accepted,
             "rejected": sum(stream.rejected.values()),
@@ -40,41 +54,36 @@ def status_snapshot(state: GatewayState) -> dict[str, Any]:
             "count": len(hub.subscribers),
             "by_transport": hub.count_by_kind(),
             "lagging": len(hub.lagging),
-            "refused": dict(state.ws_refused),
-            "closed_by_limit": dict(state.limit_closes),
+            "refused": dict(admission.refused),
+            "closed_by_limit": dict(admission.closed_by_limit),
             "addresses": len(hub.per_peer),
         },
         "deliveries": hub.deliveries,
         "drops": dict(hub.drops),
         "slow_client_disconnects": hub.slow_disconnects,
-        "auth": state.auth.statistics(),
-        "internal_errors": state.ingest.internal_errors,
-        "cluster": state.cluster.statistics() if state.cluster is not None else None,
+        "auth": app[AUTH].statistics(),
+        "internal_errors": ingest.internal_errors,
+        "cluster": cluster.statistics() if cluster is not None else None,
         "health": {
-            **state.health.snapshot(ring.capacity),
-            "ring_horizon_s": state.config.ring_horizon,
-            "loop_lag_limit_s": state.config.loop_lag_limit,
+            **app[HEALTH].snapshot(ring.capacity),
+            "ring_horizon_s": settings.ring_horizon,
+            "loop_lag_limit_s": settings.loop_lag_limit,
         },
     }
 
 
-def healthy(state: GatewayState) -> bool:
-    return state.serving and state.ingest.bound and not state.shutting_down
-
-
 async def handle_status(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    state.auth.authorize_operator(request)  # 401/403/429 beyond loopback with --auth token|jwt
-    return web.json_response(status_snapshot(state))
+    request.app[AUTH].authorize_operator(request)  # 401/403/429 beyond loopback with --auth token|jwt
+    return web.json_response(status_snapshot(request.app))
 
 
-def ready(state: GatewayState) -> bool:
+def ready(app: web.Application) -> bool:
     """Healthy, and (a cluster node) able to use its stream: what ``/healthz`` answers."""
-    return healthy(state) and (state.cluster is None or state.cluster.ok)
+    cluster = app[CLUSTER]
+    return healthy(app) and (cluster is None or cluster.ok)
 
 
 async def handle_healthz(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    if ready(state):
+    if ready(request.app):
         return web.Response(text="ok\n")
     return web.Response(status=503, text="unavailable\n")

@@ -25,8 +25,7 @@ from prometheus_client.registry import Collector
 
 from gateway import __version__
 from gateway.engine.fanout import SKIPPING_POLICIES
-from gateway.http.endpoints import healthy
-from gateway.http.state import GatewayState
+from gateway.http.parts import ADMISSION, AUTH, HEALTH, HUB, INGEST, SETTINGS, STORE, STREAM, healthy
 
 PREFIX = "event_gateway_"
 #: Transports always exported (0 when none), so the series set does not change as clients come and go.
@@ -50,16 +49,16 @@ def _labelled(family: CounterMetricFamily | GaugeMetricFamily, values: dict[str,
 class GatewayCollector(Collector):
     """Turns one gateway's counters into metric families on every scrape."""
 
-    def __init__(self, state: GatewayState) -> None:
-        self.state = state
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
 
     def collect(self) -> Iterator[Metric]:
-        state = self.state
-        stream, hub, ring, config = state.stream, state.hub, state.stream.ring, state.config
+        app = self.app
+        stream, hub, ring, admission = app[STREAM], app[HUB], app[STREAM].ring, app[ADMISSION]
         info = GaugeMetricFamily(PREFIX + "build_info", "Gateway version (always 1).", labels=["version"])
         info.add_metric([__version__], 1)
         yield info
-        yield _gauge("healthy", "1 while ingest is bound and HTTP serving, else 0.", int(healthy(state)))
+        yield _gauge("healthy", "1 while ingest is bound and HTTP serving, else 0.", int(healthy(app)))
         yield _gauge("seq", "Latest sequence number assigned (stream offset).", stream.seq)
         yield _counter("events_accepted", "Events sequenced into the ring.", stream.accepted)
         yield _labelled(
@@ -88,10 +87,10 @@ class GatewayCollector(Collector):
             GaugeMetricFamily(PREFIX + "clients", "Connected clients, by transport.", labels=["transport"]), by_kind
         )
         yield _gauge("clients_lagging", "Clients catching up from the ring.", len(hub.lagging))
-        yield _gauge("clients_limit", "The configured max_clients.", config.max_clients)
+        yield _gauge("clients_limit", "The configured max_clients.", app[SETTINGS].max_clients)
         yield _labelled(
             CounterMetricFamily(PREFIX + "clients_refused", "Subscriptions refused, by reason.", labels=["reason"]),
-            state.ws_refused,
+            admission.refused,
         )
         yield _labelled(
             CounterMetricFamily(
@@ -99,9 +98,9 @@ class GatewayCollector(Collector):
                 "Clients closed for breaking a limit or going silent, by limit.",
                 labels=["limit"],
             ),
-            state.limit_closes,
+            admission.closed_by_limit,
         )
-        auth = state.auth.statistics()
+        auth = app[AUTH].statistics()
         yield _labelled(
             CounterMetricFamily(
                 PREFIX + "auth_refused", "Subscriptions refused by auth or origin, by reason.", labels=["reason"]
@@ -120,10 +119,10 @@ class GatewayCollector(Collector):
         yield _gauge("ring_capacity_events", "Capacity of the replay ring.", ring.capacity)
         yield _counter("ring_evictions", "Events evicted from the ring to make room.", ring.evictions)
         yield _gauge(
-            "event_loop_lag_seconds", "How late the event loop ran a 1 s timer, last sample.", state.health.loop_lag
+            "event_loop_lag_seconds", "How late the event loop ran a 1 s timer, last sample.", app[HEALTH].loop_lag
         )
-        yield _counter("internal_errors", "Ingest batches that failed unexpectedly.", state.ingest.internal_errors)
-        store = state.store
+        yield _counter("internal_errors", "Ingest batches that failed unexpectedly.", app[INGEST].internal_errors)
+        store = app[STORE]
         if store is not None:  # only with state_dir: the series set is fixed for the process's life
             yield _counter("state_log_fsyncs", "fsyncs of the state log.", store.fsyncs)
             yield _counter("state_log_write_errors", "Failed writes to the state log.", store.write_errors)
@@ -137,22 +136,22 @@ class GatewayCollector(Collector):
         )
 
 
-def build_registry(state: GatewayState) -> CollectorRegistry:
+def build_registry(app: web.Application) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(GatewayCollector(state))
+    registry.register(GatewayCollector(app))
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     return registry
 
 
-def metrics_handler(state: GatewayState) -> Handler:
-    """The ``/metrics`` handler for ``state`` (prometheus-client's own aiohttp exposition).
+def metrics_handler(app: web.Application) -> Handler:
+    """The ``/metrics`` handler for ``app``'s parts (prometheus-client's own aiohttp exposition).
 
     With ``--auth token|jwt`` a client beyond loopback needs a credential (``auth.authorize_operator``)."""
-    expose = make_aiohttp_handler(build_registry(state))
+    expose = make_aiohttp_handler(build_registry(app))
 
     async def handle(request: web.Request) -> web.StreamResponse:
-        state.auth.authorize_operator(request)
+        app[AUTH].authorize_operator(request)
         return await expose(request)
 
     return handle

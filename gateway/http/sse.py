@@ -42,8 +42,7 @@ from gateway.core.codec import encode_control
 from gateway.core.filters import Filter
 from gateway.core.ring import Entry
 from gateway.engine.fanout import Subscriber
-from gateway.http.state import STATE, GatewayState
-from gateway.http.subscription import RequestError, admit, join, leave
+from gateway.http.subscription import SUBSCRIPTIONS, RequestError
 from gateway.policy.limits import refuse_after_upgrade, set_keepalive
 
 log = structlog.get_logger("gateway.sse")
@@ -155,8 +154,8 @@ class SseClients:
     closing transports meanwhile.
     """
 
-    def __init__(self, state: GatewayState) -> None:
-        self.state = state
+    def __init__(self, heartbeat: float) -> None:
+        self.heartbeat = heartbeat
         self.clients: dict[SseSubscriber, None] = {}
         self._task: asyncio.Task[None] | None = None
 
@@ -170,7 +169,7 @@ class SseClients:
 
     async def _sweep(self) -> None:
         while self.clients:
-            interval = self.state.config.sse_heartbeat
+            interval = self.heartbeat
             await asyncio.sleep(min(SWEEP_INTERVAL, interval) if interval else SWEEP_INTERVAL)
             now = time.monotonic()
             for sub in list(self.clients):
@@ -192,9 +191,9 @@ def resume_point(request: web.Request, since: int | None, epoch: str | None) -> 
 
 
 async def handle_sse(request: web.Request) -> web.StreamResponse:
-    state = request.app[STATE]
-    config = state.config
-    grant, since, epoch = admit(request, state, resume_point)
+    subs = request.app[SUBSCRIPTIONS]
+    config = subs.settings
+    grant, since, epoch = subs.admit(request, resume_point)
     resp = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream; charset=utf-8",
@@ -215,18 +214,18 @@ async def handle_sse(request: web.Request) -> web.StreamResponse:
     peer = request.remote or "?"
     chunked = resp.headers.get(hdrs.TRANSFER_ENCODING) == "chunked"  # aiohttp chose the framing in prepare()
     sub = SseSubscriber(
-        transport, grant.filter, peer, state.stream.epoch, since, chunked=chunked, close_timeout=config.close_timeout
+        transport, grant.filter, peer, subs.stream.epoch, since, chunked=chunked, close_timeout=config.close_timeout
     )
-    if refuse_after_upgrade(state, peer) is not None:
+    if refuse_after_upgrade(subs.admission, peer) is not None:
         sub.kick(1013, "over capacity")
         return resp
     set_keepalive(transport, config.tcp_keepalive)
     clients = request.app[SSE_CLIENTS]
     clients.add(sub)
-    join(state, sub, grant, since, epoch)
+    subs.join(sub, grant, since, epoch)
     try:
         await sub.done.wait()
     finally:
-        leave(state, sub)
+        subs.leave(sub)
         clients.remove(sub)
     return resp

@@ -2,13 +2,13 @@
 
 :func:`parse_request` turns the query (``types``, ``entity``, ``since``,
 ``epoch``) into a :class:`Filter` and a resume point, or a :class:`RequestError`
-(HTTP 400 before any upgrade); :func:`admit` adds auth and capacity, all decided
+(HTTP 400 before any upgrade); :meth:`Subscriptions.admit` adds auth and capacity, all decided
 before a byte of the stream is sent.  :func:`start_subscription` sends
 ``gateway.hello`` and any resume gap and joins the hub in one synchronous step,
 with no await between reading the ring and registering the cursor, so replay
-and live delivery meet with no duplicate and no hole.  :func:`join` adds the
+and live delivery meet with no duplicate and no hole.  :meth:`Subscriptions.join` adds the
 credential watch (expiry, SIGHUP revocation) and the ``client.connected`` line;
-:func:`leave` undoes both and logs ``client.disconnected``.
+:meth:`Subscriptions.leave` undoes both and logs ``client.disconnected``.
 """
 
 from __future__ import annotations
@@ -20,10 +20,12 @@ from aiohttp import web
 
 from gateway.core.filters import Filter, FilterError, parse_entities, parse_types
 from gateway.core.resume import hello, plan_resume
-from gateway.engine.fanout import Subscriber
-from gateway.http.state import GatewayState
-from gateway.policy.auth import Grant, authorize
-from gateway.policy.limits import check_admission
+from gateway.engine.fanout import Hub, Subscriber
+from gateway.engine.stream import Stream
+from gateway.http.parts import ClientSettings
+from gateway.policy.auth import Authenticator, Grant
+from gateway.policy.limits import Admission, check_admission
+from gateway.ports.cluster.source import ClusterSource
 
 log = structlog.get_logger("gateway.subscription")
 
@@ -58,37 +60,20 @@ def parse_since(raw: str | None) -> int | None:
     return int(raw)
 
 
-def admit(
-    request: web.Request, state: GatewayState, resume: Resume | None = None, *, capacity: bool = True
-) -> tuple[Grant, int | None, str | None]:
-    """Everything decided before a stream starts: the query (400), origin and credential
-    (403/401/429, :func:`auth.authorize`) and, with ``capacity``, the client limits (503 +
-    ``Retry-After``); ``resume`` may replace the query's resume point (SSE's
-    ``Last-Event-ID``).  A WebSocket upgrade passes ``capacity=False``: a browser cannot
-    read a refused upgrade's status, so it is upgraded and then closed 1013 (``ws``).
-    Returns the grant (its ``filter`` is what the client may see) and the resume point."""
-    try:
-        flt, since, epoch = parse_request(request.query, state.config.max_filters)
-        if resume is not None:
-            since, epoch = resume(request, since, epoch)
-    except RequestError as exc:
-        state.ws_refused["bad_request"] += 1
-        raise web.HTTPBadRequest(text=f"{exc}\n") from None
-    grant = authorize(request, state, flt)
-    if capacity:
-        check_admission(request, state)
-    return grant, since, epoch
-
-
-def start_subscription(state: GatewayState, sub: Subscriber, since: int | None, epoch: str | None) -> None:
+def start_subscription(
+    stream: Stream,
+    hub: Hub,
+    sub: Subscriber,
+    since: int | None,
+    epoch: str | None,
+    cluster: ClusterSource | None = None,
+) -> None:
     """Hello, resume gap, join the hub: one synchronous step.
 
     On a cluster node a resume point older than the ring but still in the stream is
     replayed from the stream first (``ports.cluster.history``); the client joins the
     hub when that replay reaches the ring."""
-    stream = state.stream
     ring = stream.ring
-    cluster = state.cluster
     oldest = ring.oldest
     if cluster is not None and since is not None and epoch in (None, stream.epoch):
         oldest = cluster.oldest_held(oldest)
@@ -99,40 +84,83 @@ def start_subscription(state: GatewayState, sub: Subscriber, since: int | None, 
     if cluster is not None and start + 1 < (ring.oldest or ring.head + 1):
         cluster.replay(sub, start)
     else:
-        state.hub.add(sub, start)
+        hub.add(sub, start)
 
 
-def join(state: GatewayState, sub: Subscriber, grant: Grant, since: int | None, epoch: str | None) -> None:
-    """Start ``sub`` (see :func:`start_subscription`) and enforce its credential until :func:`leave`."""
-    start_subscription(state, sub, since, epoch)
-    state.auth.watch(sub, grant)
-    log.info(
-        "client.connected",
-        transport=sub.kind,
-        peer=sub.peer,
-        credential=grant.scope.label,
-        types=sub.filter.types,
-        entity=sub.filter.entities,
-        since=since,
-    )
+class Subscriptions:
+    """Starting and ending subscriptions for every transport: what they share, wired by the daemon."""
+
+    def __init__(
+        self,
+        stream: Stream,
+        hub: Hub,
+        auth: Authenticator,
+        admission: Admission,
+        settings: ClientSettings,
+        cluster: ClusterSource | None = None,
+    ) -> None:
+        self.stream = stream
+        self.hub = hub
+        #: The cluster source (``--cluster``), or None for a single node.
+        self.cluster = cluster
+        self.auth = auth
+        self.admission = admission
+        self.settings = settings
+
+    def admit(
+        self, request: web.Request, resume: Resume | None = None, *, capacity: bool = True
+    ) -> tuple[Grant, int | None, str | None]:
+        """Everything decided before a stream starts: the query (400), origin and credential
+        (403/401/429, :meth:`Authenticator.authorize`) and, with ``capacity``, the client limits
+        (503 + ``Retry-After``); ``resume`` may replace the query's resume point (SSE's
+        ``Last-Event-ID``).  A WebSocket upgrade passes ``capacity=False``: a browser cannot
+        read a refused upgrade's status, so it is upgraded and then closed 1013 (``ws``).
+        Returns the grant (its ``filter`` is what the client may see) and the resume point."""
+        try:
+            flt, since, epoch = parse_request(request.query, self.settings.max_filters)
+            if resume is not None:
+                since, epoch = resume(request, since, epoch)
+        except RequestError as exc:
+            self.admission.refused["bad_request"] += 1
+            raise web.HTTPBadRequest(text=f"{exc}\n") from None
+        grant = self.auth.authorize(request, flt)
+        if capacity:
+            check_admission(self.admission, request.remote or "?")
+        return grant, since, epoch
+
+    def join(self, sub: Subscriber, grant: Grant, since: int | None, epoch: str | None) -> None:
+        """Start ``sub`` (see :func:`start_subscription`) and enforce its credential until :meth:`leave`."""
+        start_subscription(self.stream, self.hub, sub, since, epoch, self.cluster)
+        self.auth.watch(sub, grant)
+        log.info(
+            "client.connected",
+            transport=sub.kind,
+            peer=sub.peer,
+            credential=grant.scope.label,
+            types=sub.filter.types,
+            entity=sub.filter.entities,
+            since=since,
+        )
+
+    def leave(self, sub: Subscriber, client_code: int | None = None) -> None:
+        """``sub`` has gone (or was closed): out of the hub, its credential no longer watched.
+
+        ``client.disconnected`` carries the close code the gateway sent when it closed the
+        client (``closed_by`` gateway), else the client's own (``client_code``; None for SSE).
+        """
+        self.hub.remove(sub)
+        self.auth.release(sub)
+        by_gateway = sub.close_code is not None
+        log.info(
+            "client.disconnected",
+            transport=sub.kind,
+            peer=sub.peer,
+            delivered=sub.delivered,
+            dropped=sub.dropped,
+            close_code=sub.close_code if by_gateway else client_code,
+            close_reason=sub.close_reason,
+            closed_by="gateway" if by_gateway else "client",
+        )
 
 
-def leave(state: GatewayState, sub: Subscriber, client_code: int | None = None) -> None:
-    """``sub`` has gone (or was closed): out of the hub, its credential no longer watched.
-
-    ``client.disconnected`` carries the close code the gateway sent when it closed the
-    client (``closed_by`` gateway), else the client's own (``client_code``; None for SSE).
-    """
-    state.hub.remove(sub)
-    state.auth.release(sub)
-    by_gateway = sub.close_code is not None
-    log.info(
-        "client.disconnected",
-        transport=sub.kind,
-        peer=sub.peer,
-        delivered=sub.delivered,
-        dropped=sub.dropped,
-        close_code=sub.close_code if by_gateway else client_code,
-        close_reason=sub.close_reason,
-        closed_by="gateway" if by_gateway else "client",
-    )
+SUBSCRIPTIONS = web.AppKey("subscriptions", Subscriptions)

@@ -31,9 +31,8 @@ from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 from gateway.core.codec import ws_frame
 from gateway.core.filters import Filter
 from gateway.engine.fanout import Subscriber
-from gateway.http.state import STATE, GatewayState
-from gateway.http.subscription import admit, join, leave
-from gateway.policy.limits import message_bucket, refuse_after_upgrade, set_keepalive
+from gateway.http.subscription import SUBSCRIPTIONS
+from gateway.policy.limits import Admission, message_bucket, refuse_after_upgrade, set_keepalive
 
 log = structlog.get_logger("gateway.ws")
 
@@ -69,10 +68,10 @@ def kick_transport(transport: Any, code: int, reason: str, timeout: float) -> No
 
 
 async def handle_ws(request: web.Request) -> web.StreamResponse:
-    state = request.app[STATE]
-    config = state.config
+    subs = request.app[SUBSCRIPTIONS]
+    config = subs.settings
     upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
-    grant, since, epoch = admit(request, state, capacity=not upgrade)
+    grant, since, epoch = subs.admit(request, capacity=not upgrade)
     ws = web.WebSocketResponse(
         heartbeat=config.ping_interval or None,
         max_msg_size=config.max_frame_bytes,
@@ -87,18 +86,18 @@ async def handle_ws(request: web.Request) -> web.StreamResponse:
     if transport is None:
         return ws
     peer = request.remote or "?"
-    refused = refuse_after_upgrade(state, peer)
+    refused = refuse_after_upgrade(subs.admission, peer)
     if refused is not None:
         kick_transport(transport, 1013, f"over capacity ({refused})", config.close_timeout)
         return ws
     set_keepalive(transport, config.tcp_keepalive)
     sub = WsSubscriber(transport, grant.filter, peer, config.close_timeout)
-    bucket = message_bucket(config, time.monotonic())
-    join(state, sub, grant, since, epoch)
+    bucket = message_bucket(config.client_msg_rate, time.monotonic())
+    subs.join(sub, grant, since, epoch)
     try:
         async for msg in ws:
             if not bucket.take(time.monotonic()):
-                _close_for_limit(state, sub, "rate_limited", 1008, "message rate exceeded")
+                _close_for_limit(subs.admission, sub, "rate_limited", 1008, "message rate exceeded")
                 break
             if msg.type == WSMsgType.TEXT:
                 _on_text(sub, msg.data)
@@ -108,23 +107,23 @@ async def handle_ws(request: web.Request) -> web.StreamResponse:
                 if not transport.is_closing():
                     transport.write(ws_frame(msg.data, opcode=0xA))
             elif msg.type == WSMsgType.ERROR:
-                _count_error(state, sub, msg.data)
+                _count_error(subs.admission, sub, msg.data)
                 break
     finally:
-        leave(state, sub, client_code=ws.close_code)
+        subs.leave(sub, client_code=ws.close_code)
         asyncio.get_running_loop().call_later(config.close_timeout, transport.abort)
     return ws
 
 
-def _close_for_limit(state: GatewayState, sub: Subscriber, limit: str, code: int, error: str) -> None:
+def _close_for_limit(admission: Admission, sub: Subscriber, limit: str, code: int, error: str) -> None:
     """``gateway.error``, then the close frame; counted in ``clients.closed_by_limit``."""
-    state.limit_closes[limit] += 1
+    admission.closed_by_limit[limit] += 1
     sub.send_control({"type": "gateway.error", "error": error})
-    state.hub.close(sub, code, error)
+    admission.hub.close(sub, code, error)
     log.info("client.limit_closed", peer=sub.peer, limit=limit, code=code)
 
 
-def _count_error(state: GatewayState, sub: Subscriber, exc: BaseException) -> None:
+def _count_error(admission: Admission, sub: Subscriber, exc: BaseException) -> None:
     """aiohttp ended the connection: a frame over ``max_frame_bytes`` (it sent 1009) or no pong (1006)."""
     if isinstance(exc, WebSocketError) and exc.code == WSCloseCode.MESSAGE_TOO_BIG:
         limit, code = "frame_too_big", 1009
@@ -132,7 +131,7 @@ def _count_error(state: GatewayState, sub: Subscriber, exc: BaseException) -> No
         limit, code = "dead_peer", 1006
     else:
         return
-    state.limit_closes[limit] += 1
+    admission.closed_by_limit[limit] += 1
     sub.close_code, sub.close_reason = code, limit.replace("_", " ")
     log.info("client.limit_closed", peer=sub.peer, limit=limit, code=code)
 

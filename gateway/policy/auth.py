@@ -1,13 +1,13 @@
 """Who may subscribe and what they may see (``--auth``, ``--allow-origin``).
 
 Every subscribing transport (WebSocket, SSE) goes through ``subscription``,
-which calls :func:`authorize` before the upgrade / before the response starts
+which calls :meth:`Authenticator.authorize` before the upgrade / before the response starts
 and :meth:`Authenticator.watch` once the subscriber has joined the hub::
 
-    grant, since, epoch = admit(request, state)  # authorize(): raises 403 / 401 / 429
+    grant, since, epoch = admit(request, parts)  # authorize(): raises 403 / 401 / 429
     ...                                          # upgrade
-    join(state, sub, grant, since, epoch)        # watch(): exp timer + SIGHUP revocation
-    try: ... finally: leave(state, sub)          # release()
+    join(parts, sub, grant, since, epoch)        # watch(): exp timer + SIGHUP revocation
+    try: ... finally: leave(parts, sub)          # release()
 
 Order of the checks, each refused before any byte of the stream is sent:
 
@@ -40,7 +40,7 @@ import asyncio
 import hashlib
 import ipaddress
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -55,8 +55,6 @@ from gateway.policy.peers import PeerPolicy, host_allowed, host_name, is_loopbac
 
 if TYPE_CHECKING:
     from gateway.engine.fanout import Hub, Subscriber
-    from gateway.http.state import GatewayState
-    from gateway.process.config import Config
 
 log = structlog.get_logger("gateway.auth")
 
@@ -191,24 +189,32 @@ def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-def load_credentials(config: Config) -> Credentials:
-    """Read the files ``config`` names for its ``--auth`` mode; :class:`CredentialsError` if unusable."""
-    if config.auth == "token":
-        assert config.tokens_file is not None
-        data = _read(config.tokens_file, "tokens_file")
+def load_credentials(
+    mode: str,
+    tokens_file: str | None,
+    jwt_key_file: str | None,
+    *,
+    jwt_issuer: str | None = None,
+    jwt_audience: str | None = None,
+    jwt_leeway: float = 30.0,
+) -> Credentials:
+    """Read the file ``--auth`` ``mode`` needs; :class:`CredentialsError` if unusable."""
+    if mode == "token":
+        assert tokens_file is not None
+        data = _read(tokens_file, "tokens_file")
         return Credentials("token", tokens=parse_tokens(data), fingerprint=_fingerprint("token", data))
-    if config.auth == "jwt":
-        assert config.jwt_key_file is not None
-        data = _read(config.jwt_key_file, "jwt_key_file")
+    if mode == "jwt":
+        assert jwt_key_file is not None
+        data = _read(jwt_key_file, "jwt_key_file")
         key, algorithm = parse_jwt_key(data)
-        options = (config.jwt_issuer, config.jwt_audience, config.jwt_leeway)
+        options = (jwt_issuer, jwt_audience, jwt_leeway)
         return Credentials(
             "jwt",
             jwt_key=key,
             jwt_algorithm=algorithm,
-            jwt_issuer=config.jwt_issuer,
-            jwt_audience=config.jwt_audience,
-            jwt_leeway=config.jwt_leeway,
+            jwt_issuer=jwt_issuer,
+            jwt_audience=jwt_audience,
+            jwt_leeway=jwt_leeway,
             fingerprint=_fingerprint("jwt", data, repr(options).encode()),
         )
     return Credentials(fingerprint=_fingerprint("none"))
@@ -403,7 +409,7 @@ class FailureLimiter:
 
 @dataclass(frozen=True)
 class Grant:
-    """What :func:`authorize` lets one client have.
+    """What :meth:`Authenticator.authorize` lets one client have.
 
     ``filter`` is the client's filter narrowed by the credential; ``protocol``
     the WebSocket subprotocol to answer with (None: answer none); ``scope``
@@ -452,13 +458,13 @@ class _Throttle:
 class Authenticator:
     """The gateway's current credentials and origins, the limiter and the watched clients."""
 
-    def __init__(self, config: Config, hub: Hub) -> None:
+    def __init__(self, credentials: Credentials, allow_origin: Iterable[str], peers: PeerPolicy, hub: Hub) -> None:
         self.hub = hub
-        self.credentials = load_credentials(config)
+        self.credentials = credentials
         #: +1 whenever SIGHUP adopts credentials that judge differently (a new fingerprint).
         self.generation = 0
-        self.allowed_origins = frozenset(normalize_origin(o) for o in config.allow_origin)
-        self.peers = PeerPolicy.parse(config.allow_host, config.trusted_proxy)
+        self.allowed_origins = frozenset(normalize_origin(o) for o in allow_origin)
+        self.peers = peers
         self.limiter = FailureLimiter()
         self.refused: dict[str, int] = {
             "host": 0,
@@ -573,16 +579,15 @@ class Authenticator:
 
     # -- SIGHUP -------------------------------------------------------------------------
 
-    def reload(self, config: Config) -> None:
-        """Adopt re-read tokens, keys and origins; close (1008) clients whose credential no longer holds.
+    def reload(self, credentials: Credentials, allow_origin: Iterable[str], peers: PeerPolicy) -> None:
+        """Adopt re-read tokens, keys, origins and hosts; close (1008) clients whose credential no longer holds.
 
         A client stays only if its credential is judged exactly as before (same
-        limits and expiry).  If the files cannot be used, the old ones stay in
-        force and :class:`CredentialsError` is raised (the daemon logs it).
+        limits and expiry).  The daemon reads the files first: if they cannot be
+        used, this is never called and the old ones stay in force.
         """
-        credentials = load_credentials(config)
-        self.allowed_origins = frozenset(normalize_origin(o) for o in config.allow_origin)
-        self.peers = PeerPolicy.parse(config.allow_host, config.trusted_proxy)
+        self.allowed_origins = frozenset(normalize_origin(o) for o in allow_origin)
+        self.peers = peers
         self.adopt(credentials)
 
     def adopt(self, credentials: Credentials) -> None:
@@ -637,8 +642,3 @@ class Authenticator:
             "revoked": self.revoked,
             "limited_addresses": self.limiter.blocked(time.monotonic()),
         }
-
-
-def authorize(request: web.Request, state: GatewayState, flt: Filter) -> Grant:
-    """Origin, rate limit and credential for one subscribing request; raises 403/429/401."""
-    return state.auth.authorize(request, flt)

@@ -30,8 +30,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.http.state import GatewayState
-from gateway.process.config import Config
+from gateway.engine.fanout import Hub
 
 #: Keepalive probes sent (one per ``interval``) before the kernel declares the peer dead.
 KEEPALIVE_PROBES = 3
@@ -67,9 +66,9 @@ class TokenBucket:
         return False
 
 
-def message_bucket(config: Config, now: float) -> TokenBucket:
-    """The per-client inbound bucket: ``client_msg_rate``/s, bursts of twice that."""
-    return TokenBucket(config.client_msg_rate, 2 * config.client_msg_rate, now)
+def message_bucket(rate: int, now: float) -> TokenBucket:
+    """The per-client inbound bucket: ``rate``/s (``--client-msg-rate``), bursts of twice that."""
+    return TokenBucket(rate, 2 * rate, now)
 
 
 def refusal(total: int, from_peer: int, max_clients: int, max_per_peer: int) -> str | None:
@@ -81,24 +80,37 @@ def refusal(total: int, from_peer: int, max_clients: int, max_per_peer: int) -> 
     return None
 
 
-def _refusal_now(state: GatewayState, peer: str) -> str | None:
-    hub, config = state.hub, state.config
-    reason = refusal(len(hub.subscribers), hub.per_peer.get(peer, 0), config.max_clients, config.max_clients_per_ip)
-    if reason is not None:
-        state.ws_refused[reason] = state.ws_refused.get(reason, 0) + 1
-    return reason
+class Admission:
+    """Client capacity against the hub's counts, and the counters of refusals and limit closes."""
+
+    def __init__(self, hub: Hub, max_clients: int, max_clients_per_ip: int) -> None:
+        self.hub = hub
+        self.max_clients = max_clients
+        self.max_clients_per_ip = max_clients_per_ip
+        #: Subscriptions refused before or right after the upgrade, by reason (``clients.refused``).
+        self.refused: dict[str, int] = {"max_clients": 0, "max_clients_per_ip": 0, "bad_request": 0}
+        #: Clients the gateway closed for breaking a limit or going silent (``clients.closed_by_limit``).
+        self.closed_by_limit: dict[str, int] = {"rate_limited": 0, "frame_too_big": 0, "dead_peer": 0}
+
+    def refusal_now(self, peer: str) -> str | None:
+        """Why one more client from ``peer`` is refused now (counted), or None."""
+        hub = self.hub
+        reason = refusal(len(hub.subscribers), hub.per_peer.get(peer, 0), self.max_clients, self.max_clients_per_ip)
+        if reason is not None:
+            self.refused[reason] = self.refused.get(reason, 0) + 1
+        return reason
 
 
-def check_admission(request: web.Request, state: GatewayState) -> None:
+def check_admission(admission: Admission, peer: str) -> None:
     """Before the upgrade: raise HTTP 503 (counted) when a client limit is reached."""
-    reason = _refusal_now(state, request.remote or "?")
+    reason = admission.refusal_now(peer)
     if reason is not None:
         raise web.HTTPServiceUnavailable(text=f"over capacity ({reason})\n", headers={"Retry-After": "5"})
 
 
-def refuse_after_upgrade(state: GatewayState, peer: str) -> str | None:
+def refuse_after_upgrade(admission: Admission, peer: str) -> str | None:
     """Right before joining the hub: the reason to close with 1013 (counted), or None."""
-    return _refusal_now(state, peer)
+    return admission.refusal_now(peer)
 
 
 def set_keepalive(transport: Any, idle: float) -> None:

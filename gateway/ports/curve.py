@@ -19,15 +19,12 @@ from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 import zmq
 import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
-
-if TYPE_CHECKING:
-    from gateway.process.config import Config
 
 LOG_INTERVAL = 5.0
 
@@ -66,9 +63,9 @@ def load_client_keys(directory: str) -> frozenset[bytes]:
 class CurveServer:
     """The CURVE server side of the ingest socket and its ZAP handler."""
 
-    def __init__(self, key_file: str, clients_dir: str) -> None:
-        self.public, self._secret = load_server_keypair(key_file)
-        self.allowed = load_client_keys(clients_dir)
+    def __init__(self, keypair: tuple[bytes, bytes], allowed: frozenset[bytes]) -> None:
+        self.public, self._secret = keypair
+        self.allowed = allowed
         self.denied = 0
         self._authenticator: ThreadAuthenticator | None = None
         self._last_log = 0.0
@@ -98,12 +95,10 @@ class CurveServer:
             self._denied_since_log = 0
         return False
 
-    def reload(self, config: Config) -> None:
-        """SIGHUP: re-read the allowed keys (the server key pair is fixed while bound)."""
-        if config.curve_clients_dir is None:
-            return
-        self.allowed = load_client_keys(config.curve_clients_dir)
-        if config.curve_key_file is not None and load_server_keypair(config.curve_key_file)[0] != self.public:
+    def reload(self, public: bytes, allowed: frozenset[bytes]) -> None:
+        """SIGHUP: adopt the re-read allowed keys (the server key pair is fixed while bound)."""
+        self.allowed = allowed
+        if public != self.public:
             log.warning("ingest.curve_key_changed", note="the server key pair changes on restart only")
         log.info("ingest.curve_reloaded", allowed=len(self.allowed))
 

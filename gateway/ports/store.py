@@ -49,9 +49,9 @@ from typing import Any
 import msgspec
 import structlog
 
+from gateway.core.entries import build_entry
 from gateway.core.ring import Entry, Ring
 from gateway.core.sequencer import ProducerTracker
-from gateway.engine.stream import build_entry
 
 log = structlog.get_logger("gateway.store")
 

@@ -1,5 +1,8 @@
 """The daemon's one :class:`Config`, validated once, from flags > env > TOML file > defaults.
 
+A leaf: imports nothing of ``gateway``.  The files options name (tokens, keys)
+are read by ``gateway.process.keys``, not here.
+
 Every field is a long option (``ring_size`` ↔ ``--ring-size``), an environment
 variable (``EVENT_GATEWAY_RING_SIZE``) and a top-level TOML key.  A bad value
 raises :class:`ConfigError` whose message is one line naming the option, its
@@ -16,10 +19,6 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import msgspec
-
-from gateway.policy.auth import CredentialsError, load_credentials
-from gateway.policy.peers import PeerPolicy, PolicyError
-from gateway.ports.curve import CurveKeyError, load_client_keys, load_server_keypair
 
 ENV_PREFIX = "EVENT_GATEWAY_"
 
@@ -240,7 +239,7 @@ def _check(config: Config, source: Mapping[str, str]) -> None:
         path = getattr(config, field)
         if path and not os.access(path, os.R_OK):
             raise _fail(field, source, f"cannot read {path}")
-    _check_keys(config, source)
+    _check_origins_and_ingest(config, source)
     if config.state_dir and os.path.exists(config.state_dir) and not os.path.isdir(config.state_dir):
         raise _fail("state_dir", source, f"{config.state_dir} is not a directory")
     _check_cluster(config, source)
@@ -271,8 +270,12 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * _DURATION_UNITS[match.group(2) or "s"]
 
 
-def _check_keys(config: Config, source: Mapping[str, str]) -> None:
-    """Origins, tokens, JWT and CURVE keys are parsed here so a bad one stops startup (and a SIGHUP reload)."""
+def _check_origins_and_ingest(config: Config, source: Mapping[str, str]) -> None:
+    """Origin syntax, plain-TCP ingest beyond loopback, CURVE options that go together.
+
+    The files the options name (tokens, JWT key, CURVE certificates) are parsed by
+    ``gateway.process.keys`` after this, before anything is bound.
+    """
     for origin in config.allow_origin:
         if origin != "null" and not re.fullmatch(r"[a-z][a-z0-9+.-]*://[^/\s]+/?", origin.lower()):
             raise _fail("allow_origin", source, f"expected scheme://host[:port] or null, got {origin[:80]!r}")
@@ -283,14 +286,6 @@ def _check_keys(config: Config, source: Mapping[str, str]) -> None:
     if bool(config.curve_key_file) != bool(config.curve_clients_dir):
         missing = "curve_clients_dir" if config.curve_key_file else "curve_key_file"
         raise _fail(missing, source, "--curve-key-file and --curve-clients-dir go together")
-    try:
-        PeerPolicy.parse(config.allow_host, config.trusted_proxy)
-        load_credentials(config)
-        if config.curve_key_file and config.curve_clients_dir:
-            load_server_keypair(config.curve_key_file)
-            load_client_keys(config.curve_clients_dir)
-    except (CredentialsError, CurveKeyError, PolicyError) as exc:
-        raise _fail(exc.field, source, str(exc)) from None
 
 
 def is_loopback(host: str) -> bool:

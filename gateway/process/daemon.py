@@ -19,28 +19,51 @@ import sys
 import time
 from collections.abc import Callable
 
+import msgspec
 from aiohttp import web
 
 from gateway import __version__
+from gateway.core.health import Health
 from gateway.core.ring import Ring
 from gateway.core.sequencer import ProducerTracker
 from gateway.engine.fanout import Hub
 from gateway.engine.stream import Stream
 from gateway.http.app import build_app
-from gateway.http.state import GatewayState
+from gateway.http.parts import (
+    ADMISSION,
+    CLUSTER,
+    HEALTH,
+    HUB,
+    INGEST,
+    LIFECYCLE,
+    STORE,
+    STREAM,
+    ClientSettings,
+    Lifecycle,
+)
+from gateway.http.subscription import SUBSCRIPTIONS, Subscriptions
+from gateway.policy.auth import Authenticator
+from gateway.policy.limits import Admission
 from gateway.ports.cluster.source import ClusterSettings, ClusterSource
 from gateway.ports.curve import CurveServer
 from gateway.ports.ingest import Ingest, IngestBindError
 from gateway.ports.store import StateDirError, open_state
-from gateway.process import health, logs, notify
+from gateway.process import logs, monitor, notify, testhooks
 from gateway.process.config import Config, ConfigError, needs_restart
+from gateway.process.keys import Keys, load_keys
 
 log = logs.get("gateway.daemon")
 
 
-def run(config: Config, reread: Callable[[], Config] | None = None) -> int:
+#: What SIGHUP hands each reloadable part: the re-read configuration and the key files it names.
+Reloader = Callable[[Config, Keys], None]
+RELOADERS: web.AppKey[list[Reloader]] = web.AppKey("reloaders")
+
+
+def run(config: Config, keys: Keys, reread: Callable[[], Config] | None = None) -> int:
     """Run the daemon until SIGTERM/SIGINT; returns the process exit code.
 
+    ``keys`` are the files ``config`` names, already read (``gateway.process.keys``);
     ``reread`` re-reads the configuration from its sources on SIGHUP.
     """
     logs.configure(config.log_format, config.log_level)
@@ -52,10 +75,11 @@ def run(config: Config, reread: Callable[[], Config] | None = None) -> int:
     except ImportError:  # pragma: no cover - uvloop is a dependency; asyncio still works
         pass
     with asyncio.Runner(loop_factory=loop_factory) as runner:
-        return runner.run(serve(config, reread))
+        return runner.run(serve(config, keys, reread))
 
 
-def build_state(config: Config) -> GatewayState:
+def build(config: Config, keys: Keys) -> web.Application:
+    """The one place that builds the parts and wires them: each goes to its users through its ``AppKey``."""
     ring = Ring(config.ring_size)
     hub = Hub(
         ring,
@@ -83,12 +107,28 @@ def build_state(config: Config) -> GatewayState:
         tracker=tracker,
         sink=store,
     )
-    curve = None
-    if config.curve_key_file and config.curve_clients_dir:
-        curve = CurveServer(config.curve_key_file, config.curve_clients_dir)
+    curve = CurveServer(keys.curve.keypair, keys.curve.allowed) if keys.curve is not None else None
     ingest = Ingest(config.ingest, stream, max_event_bytes=config.max_event_bytes, curve=curve)
     cluster = ClusterSource(cluster_settings(config), stream, hub) if config.cluster_servers else None
-    return GatewayState(config=config, stream=stream, hub=hub, ingest=ingest, store=store, cluster=cluster)
+    auth = Authenticator(keys.credentials, config.allow_origin, keys.peers, hub)
+    admission = Admission(hub, config.max_clients, config.max_clients_per_ip)
+    settings = msgspec.convert(config, ClientSettings, from_attributes=True)
+    app = build_app(settings, auth)
+    app[LIFECYCLE] = Lifecycle()
+    app[STREAM] = stream
+    app[HUB] = hub
+    app[INGEST] = ingest
+    app[STORE] = store
+    app[CLUSTER] = cluster
+    app[ADMISSION] = admission
+    app[HEALTH] = Health()
+    app[SUBSCRIPTIONS] = Subscriptions(stream, hub, auth, admission, settings, cluster)
+    reloaders: list[Reloader] = [lambda new, keys: auth.reload(keys.credentials, new.allow_origin, keys.peers)]
+    if curve is not None:
+        reloaders.append(lambda new, keys: _reload_curve(curve, keys))
+    reloaders.append(lambda new, keys: logs.configure(new.log_format, new.log_level))
+    app[RELOADERS] = reloaders
+    return app
 
 
 def cluster_settings(config: Config) -> ClusterSettings:
@@ -102,22 +142,28 @@ def cluster_settings(config: Config) -> ClusterSettings:
     )
 
 
-async def serve(config: Config, reread: Callable[[], Config] | None = None) -> int:
+def _reload_curve(curve: CurveServer, keys: Keys) -> None:
+    if keys.curve is not None:  # CURVE cannot be switched off while bound
+        curve.reload(keys.curve.keypair[0], keys.curve.allowed)
+
+
+async def serve(config: Config, keys: Keys, reread: Callable[[], Config] | None = None) -> int:
     loop = asyncio.get_running_loop()
     try:
-        state = build_state(config)
+        app = build(config, keys)
     except StateDirError as exc:
         print(f"gatewayd: {exc}", file=sys.stderr)
         return 1
+    ingest, lifecycle, hub = app[INGEST], app[LIFECYCLE], app[HUB]
     try:
-        state.ingest.bind()
+        ingest.bind()
     except IngestBindError as exc:
         print(f"gatewayd: {exc}", file=sys.stderr)
         return 1
     # keepalive_timeout: a connection that has not sent a complete request within
     # handshake_timeout (at the start, or idle between HTTP requests) is closed.
     runner = web.AppRunner(
-        build_app(state),
+        app,
         handle_signals=False,
         access_log=None,
         shutdown_timeout=1.0,
@@ -129,7 +175,7 @@ async def serve(config: Config, reread: Callable[[], Config] | None = None) -> i
         await site.start()
     except OSError as exc:
         print(f"gatewayd: cannot listen on {config.listen}: {exc.strerror or exc}", file=sys.stderr)
-        state.ingest.close()
+        ingest.close()
         await runner.cleanup()
         return 1
     # Startup objects leave the collector's view and the young generation is collected
@@ -140,78 +186,85 @@ async def serve(config: Config, reread: Callable[[], Config] | None = None) -> i
     # closed are still reclaimed on a long-running daemon.
     gc.freeze()
     gc.set_threshold(50_000, 20, 10)
-    state.ingest.start(loop)
-    if state.store is not None:
-        state.store.start(loop)
-    if state.cluster is not None:
-        state.cluster.start(loop)
-    state.serving = True
+    ingest.start(loop)
+    store = app[STORE]
+    if store is not None:
+        store.start(loop)
+    cluster = app[CLUSTER]
+    if cluster is not None:
+        cluster.start(loop)
+    lifecycle.serving = True
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    state.reloaders.append(lambda new: logs.configure(new.log_format, new.log_level))
     notifier = notify.Notifier.from_environ()
-    loop.add_signal_handler(signal.SIGHUP, notifier.reloading, lambda: reload(state, reread))
-    health.install_test_hooks(loop)
-    background = [loop.create_task(health.monitor(state)), *notify.supervise(notifier, state)]
+    loop.add_signal_handler(signal.SIGHUP, notifier.reloading, lambda: reload(app, config, reread))
+    testhooks.install_test_hooks(loop)
+    stream, health = app[STREAM], app[HEALTH]
+    background = [
+        loop.create_task(monitor.monitor(health, stream, hub)),
+        *notify.supervise(notifier, app),
+    ]
     log.info(
         "gateway.started",
         version=__version__,
         listen=config.listen,
         ingest=config.ingest,
-        epoch=state.stream.epoch,
+        epoch=stream.epoch,
         ring_size=config.ring_size,
     )
-    notifier.send("READY=1", f"STATUS={notify.status_line(state)}")
+    notifier.send("READY=1", f"STATUS={notify.status_line(app)}")
     await stop.wait()
-    notifier.send("STOPPING=1", f"STATUS=stopping: closing {len(state.hub.subscribers)} clients")
-    await shutdown(state, runner)
+    notifier.send("STOPPING=1", f"STATUS=stopping: closing {len(hub.subscribers)} clients")
+    await shutdown(app, runner, config.shutdown_grace)
     for task in background:
         task.cancel()
     notifier.close()
     return 0
 
 
-def reload(state: GatewayState, reread: Callable[[], Config] | None) -> None:
-    """SIGHUP: re-read the configuration and hand it to every reloader; clients stay.
+def reload(app: web.Application, config: Config, reread: Callable[[], Config] | None) -> None:
+    """SIGHUP: re-read the configuration and its key files, hand them to every reloader; clients stay.
 
     Options only a restart applies keep their running value: each one changed since
     startup is logged (``gateway.restart_needed``) and listed in ``/status`` until then.
     """
     try:
-        new = reread() if reread is not None else state.config
+        new = reread() if reread is not None else config
+        keys = load_keys(new)
     except ConfigError as exc:
         log.error("gateway.reload_failed", error=str(exc))
         return
-    state.restart_needed = needs_restart(state.config, new)
-    for name in state.restart_needed:
+    lifecycle = app[LIFECYCLE]
+    lifecycle.restart_needed = needs_restart(config, new)
+    for name in lifecycle.restart_needed:
         log.warning(
             "gateway.restart_needed",
             option=name,
-            running=getattr(state.config, name),
+            running=getattr(config, name),
             configured=getattr(new, name),
         )
-    for reloader in state.reloaders:
+    for reloader in app[RELOADERS]:
         try:
-            reloader(new)
+            reloader(new, keys)
         except Exception as exc:  # noqa: BLE001 - one bad reloader must not stop the others
             log.error("gateway.reload_failed", error=str(exc))
-    log.info("gateway.reloaded", log_level=new.log_level, restart_needed=state.restart_needed)
+    log.info("gateway.reloaded", log_level=new.log_level, restart_needed=lifecycle.restart_needed)
 
 
-async def shutdown(state: GatewayState, runner: web.AppRunner) -> None:
+async def shutdown(app: web.Application, runner: web.AppRunner, grace: float) -> None:
     started = time.monotonic()
-    grace = state.config.shutdown_grace
-    state.shutting_down = True
-    log.info("gateway.stopping", clients=len(state.hub.subscribers))
-    state.ingest.close()
-    if state.store is not None:
-        state.store.close()  # nothing more is appended once ingest is closed
-    if state.cluster is not None:
-        await state.cluster.close()
-    clients = list(state.hub.subscribers)
+    lifecycle, hub, ingest, store, cluster = app[LIFECYCLE], app[HUB], app[INGEST], app[STORE], app[CLUSTER]
+    lifecycle.shutting_down = True
+    log.info("gateway.stopping", clients=len(hub.subscribers))
+    ingest.close()
+    if store is not None:
+        store.close()  # nothing more is appended once ingest is closed
+    if cluster is not None:
+        await cluster.close()
+    clients = list(hub.subscribers)
     for sub in clients:
-        state.hub.close(sub, 1001, "gateway shutting down")
+        hub.close(sub, 1001, "gateway shutting down")
     # Give clients half the grace period to receive what they were sent and the close frame.
     deadline = started + grace / 2
     while time.monotonic() < deadline and any(s.transport.get_write_buffer_size() for s in clients):
@@ -220,4 +273,4 @@ async def shutdown(state: GatewayState, runner: web.AppRunner) -> None:
         await asyncio.wait_for(runner.cleanup(), timeout=max(0.1, grace - (time.monotonic() - started) - 0.5))
     except TimeoutError:
         log.warning("gateway.cleanup_timeout")
-    log.info("gateway.stopped", uptime_s=round(time.monotonic() - state.started_monotonic, 3))
+    log.info("gateway.stopped", uptime_s=round(time.monotonic() - lifecycle.started_monotonic, 3))

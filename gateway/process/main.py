@@ -18,6 +18,7 @@ import msgspec
 
 from gateway import __version__
 from gateway.process.config import ENV_PREFIX, FIELDS, Config, ConfigError, env_name, load, option_name
+from gateway.process.keys import load_keys
 from gateway.process.options import DESCRIPTIONS
 
 
@@ -120,9 +121,10 @@ def main(config_file: str | None, **flags: Any) -> None:
     """
     try:
         config = load(flags, config_file=config_file)
+        keys = load_keys(config)
     except ConfigError as exc:
         click.echo(f"gatewayd: {exc}", err=True)
         sys.exit(2)
     from gateway.process.daemon import run
 
-    sys.exit(run(config, lambda: load(flags, config_file=config_file)))
+    sys.exit(run(config, keys, lambda: load(flags, config_file=config_file)))

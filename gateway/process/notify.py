@@ -27,8 +27,9 @@ import socket
 import time
 from collections.abc import Callable, Mapping
 
-from gateway.http.endpoints import healthy
-from gateway.http.state import GatewayState
+from aiohttp import web
+
+from gateway.http.parts import CLUSTER, HEALTH, HUB, STREAM, healthy
 from gateway.process import logs
 
 #: Seconds between checks of the STATUS= line.
@@ -87,40 +88,41 @@ class Notifier:
             self._sock = None
 
 
-def status_line(state: GatewayState) -> str:
+def status_line(app: web.Application) -> str:
     """The one-line summary systemd shows in ``systemctl status``."""
-    by_kind = state.hub.count_by_kind()
+    by_kind = app[HUB].count_by_kind()
     transports = ", ".join(f"{kind} {n}" for kind, n in sorted(by_kind.items()))
     clients = f"clients {sum(by_kind.values())}" + (f" ({transports})" if transports else "")
-    line = f"{clients}, {state.health.events_per_s():.1f} events/s, seq {state.stream.seq}"
-    if state.cluster is not None and state.cluster.problem:
-        line = f"DEGRADED (cluster: {state.cluster.problem}); {line}"
+    line = f"{clients}, {app[HEALTH].events_per_s():.1f} events/s, seq {app[STREAM].seq}"
+    cluster = app[CLUSTER]
+    if cluster is not None and cluster.problem:
+        line = f"DEGRADED (cluster: {cluster.problem}); {line}"
     return line
 
 
-def supervise(notifier: Notifier, state: GatewayState) -> list[asyncio.Task[None]]:
+def supervise(notifier: Notifier, app: web.Application) -> list[asyncio.Task[None]]:
     """Start the watchdog and STATUS= tasks (none when not under a service manager)."""
     if not notifier.enabled:
         return []
     loop = asyncio.get_running_loop()
-    tasks = [loop.create_task(_status_updates(notifier, state))]
+    tasks = [loop.create_task(_status_updates(notifier, app))]
     if notifier.watchdog_usec:
-        tasks.append(loop.create_task(_watchdog_pings(notifier, state, notifier.watchdog_usec / 2e6)))
+        tasks.append(loop.create_task(_watchdog_pings(notifier, app, notifier.watchdog_usec / 2e6)))
     return tasks
 
 
-async def _watchdog_pings(notifier: Notifier, state: GatewayState, period: float) -> None:
+async def _watchdog_pings(notifier: Notifier, app: web.Application, period: float) -> None:
     while True:
-        if healthy(state):
+        if healthy(app):
             notifier.send("WATCHDOG=1")
         await asyncio.sleep(period)
 
 
-async def _status_updates(notifier: Notifier, state: GatewayState) -> None:
+async def _status_updates(notifier: Notifier, app: web.Application) -> None:
     last = ""
     while True:
         await asyncio.sleep(STATUS_INTERVAL)
-        line = status_line(state)
+        line = status_line(app)
         if line != last:
             notifier.send(f"STATUS={line}")
             last = line

@@ -27,6 +27,7 @@ from gateway.policy.auth import (
 )
 from gateway.policy.peers import host_allowed, host_name
 from gateway.process.config import ConfigError, load
+from gateway.process.keys import load_keys
 
 SECRET = b"s" * 32
 
@@ -164,7 +165,7 @@ def test_unusable_credentials_and_exposed_ingest_stop_startup_with_one_line(tmp_
     ]
     for flags, option, why in cases:
         with pytest.raises(ConfigError) as info:
-            load(flags, environ={})
+            load_keys(load(flags, environ={}))  # what gatewayd does before binding
         message = str(info.value)
         assert option in message and why in message and "\n" not in message and "secret-token" not in message
     assert load({"ingest": "tcp://0.0.0.0:5556", "insecure": True}, environ={}).insecure

@@ -13,8 +13,9 @@ import jwt
 from gateway.core.filters import Filter
 from gateway.core.ring import Ring
 from gateway.engine.fanout import Hub
-from gateway.policy.auth import Authenticator, Credentials, FailureLimiter, Scope, load_credentials
+from gateway.policy.auth import Authenticator, Credentials, FailureLimiter, Scope
 from gateway.process.config import Config, load
+from gateway.process.keys import load_keys
 from tests.unit.test_fanout import Client
 
 EVERYTHING = Filter((), ())
@@ -27,7 +28,17 @@ def token_auth(tmp_path: Path, lines: str) -> tuple[Authenticator, Config, Hub]:
     tokens.chmod(0o600)
     config = load({"auth": "token", "tokens_file": str(tokens)}, environ={})
     hub = Hub(Ring(16))
-    return Authenticator(config, hub), config, hub
+    return authenticator(config, hub), config, hub
+
+
+def authenticator(config: Config, hub: Hub) -> Authenticator:
+    """As the daemon wires it: the key files read by ``process.keys``, handed over."""
+    keys = load_keys(config)
+    return Authenticator(keys.credentials, config.allow_origin, keys.peers, hub)
+
+
+def load_credentials(config: Config) -> Credentials:
+    return load_keys(config).credentials
 
 
 def test_sighup_between_credential_check_and_join_still_revokes(tmp_path: Path) -> None:
@@ -35,7 +46,8 @@ def test_sighup_between_credential_check_and_join_still_revokes(tmp_path: Path) 
     gone = auth.grant("gone-token", "10.0.0.1", EVERYTHING)  # judged before the upgrade …
     kept = auth.grant("kept-token", "10.0.0.2", EVERYTHING)
     (tmp_path / "tokens").write_text("kept-token\n")
-    auth.reload(config)  # … SIGHUP while the upgrade awaits: neither client is watched yet
+    keys = load_keys(config)  # … SIGHUP while the upgrade awaits: neither client is watched yet
+    auth.reload(keys.credentials, config.allow_origin, keys.peers)
     late, stays = Client(hub), Client(hub)
     auth.watch(late.sub, gone)  # … then it joins
     auth.watch(stays.sub, kept)
@@ -65,7 +77,7 @@ async def test_reload_judges_each_distinct_token_once_and_nothing_when_unchanged
     key.chmod(0o600)
     config = load({"auth": "jwt", "jwt_key_file": str(key)}, environ={})
     hub = Hub(Ring(16))
-    auth = Authenticator(config, hub)
+    auth = authenticator(config, hub)
     exp = int(time.time()) + 3600
     tokens = [jwt.encode({"sub": f"user{i}", "exp": exp}, SECRET, "HS256") for i in range(4)]
     clients = []

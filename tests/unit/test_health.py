@@ -1,11 +1,12 @@
-"""``gateway.health`` (samples in, rates and windows out) and gatewayctl's reading of them, without sockets."""
+"""``gateway.core.health`` (samples in, rates and windows out) and gatewayctl's reading of them, without sockets."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from gateway.core.health import WINDOW, Health, Sample
+from gateway.core.histogram import LatencyHistogram
 from gateway.ctl.cli import degraded_reasons
-from gateway.process.health import WINDOW, Health, LatencyHistogram, Sample
 
 
 def sample(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from gateway.policy.limits import TokenBucket, message_bucket, refusal
-from gateway.process.config import Config
 
 
 def test_bucket_allows_a_burst_then_refuses() -> None:
@@ -43,7 +42,7 @@ def test_bucket_rejects_nonsense(rate: float, burst: float) -> None:
 
 
 def test_message_bucket_follows_the_config() -> None:
-    bucket = message_bucket(Config(client_msg_rate=5), now=0.0)
+    bucket = message_bucket(5, now=0.0)
     assert (bucket.rate, bucket.burst) == (5, 10)
 
 

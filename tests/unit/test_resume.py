@@ -150,7 +150,7 @@ class Client:
         self.transport = MemoryTransport()
         self.sub = KickRecorder(self.transport, flt)
         self.since = since
-        start_subscription(state, self.sub, since, epoch)
+        start_subscription(state.stream, state.hub, self.sub, since, epoch)
 
     def check_account(self, head: int) -> list[dict[str, Any]]:
         """Hello first; then every seq after the start is delivered or inside exactly one gap, in order."""

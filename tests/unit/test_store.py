@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from emitter_sdk.wire import Entity, WireEvent
+from gateway.core.entries import make_entry
 from gateway.core.ring import Entry, Ring
 from gateway.core.sequencer import ProducerTracker
-from gateway.engine.stream import make_entry
 from gateway.ports.store import StateDirError, StateLog, frame, open_state, read_records
 
 COALESCE = frozenset({"task.progress"})
@@ -29,7 +29,7 @@ def event(producer: str, pseq: int, eid: str = "a") -> WireEvent:
 
 
 class Gateway:
-    """Ring + tracker + state log, as ``daemon.build_state`` wires them (no sockets)."""
+    """Ring + tracker + state log, as ``daemon.build`` wires them (no sockets)."""
 
     def __init__(self, directory: Path, capacity: int = 50, segment_events: int | None = None, fsync: float = 1.0):
         self.ring = Ring(capacity)

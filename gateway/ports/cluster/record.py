@@ -24,9 +24,9 @@ import msgspec
 
 from emitter_sdk.wire import WireEvent
 from gateway.core.codec import encode_event, encode_upstream_gap
+from gateway.core.entries import build_entry
 from gateway.core.ring import Entry
 from gateway.core.sequencer import ProducerTracker
-from gateway.engine.stream import build_entry
 
 
 class RecordEvent(msgspec.Struct, array_like=True, frozen=True, gc=False):
