@@ -25,7 +25,7 @@ from prometheus_client.registry import Collector
 
 from gateway import __version__
 from gateway.engine.fanout import SKIPPING_POLICIES
-from gateway.http.parts import ADMISSION, AUTH, HEALTH, HUB, INGEST, SETTINGS, STORE, STREAM, healthy
+from gateway.http.parts import ADMISSION, AUTH, HEALTH, HUB, INGEST, LIFECYCLE, SETTINGS, STORE, STREAM, healthy
 
 PREFIX = "event_gateway_"
 #: Transports always exported (0 when none), so the series set does not change as clients come and go.
@@ -59,6 +59,11 @@ class GatewayCollector(Collector):
         info.add_metric([__version__], 1)
         yield info
         yield _gauge("healthy", "1 while ingest is bound and HTTP serving, else 0.", int(healthy(app)))
+        yield _gauge(
+            "restart_needed",
+            "Options changed in the config that only a restart applies.",
+            len(app[LIFECYCLE].restart_needed),
+        )
         yield _gauge("seq", "Latest sequence number assigned (stream offset).", stream.seq)
         yield _counter("events_accepted", "Events sequenced into the ring.", stream.accepted)
         yield _labelled(

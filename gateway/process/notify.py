@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 
 from aiohttp import web
 
-from gateway.http.parts import CLUSTER, HEALTH, HUB, STREAM, healthy
+from gateway.http.parts import CLUSTER, HEALTH, HUB, LIFECYCLE, STREAM, healthy
 from gateway.process import logs
 
 #: Seconds between checks of the STATUS= line.
@@ -97,6 +97,9 @@ def status_line(app: web.Application) -> str:
     cluster = app[CLUSTER]
     if cluster is not None and cluster.problem:
         line = f"DEGRADED (cluster: {cluster.problem}); {line}"
+    restart_needed = app[LIFECYCLE].restart_needed
+    if restart_needed:
+        line += f"; restart needed ({', '.join(restart_needed)})"
     return line
 
 

@@ -4,7 +4,8 @@ A reload re-reads the whole config but applies only the reloadable options (log 
 and format, auth, tokens, keys, origins, CURVE clients); a changed ring size or state
 directory keeps its running value, is logged once per option (``gateway.restart_needed``)
 and is listed in ``/status`` and ``gatewayctl status`` until the gateway restarts with it
-(or the file is changed back and reloaded).
+(or the file is changed back and reloaded); systemd's STATUS= line and the
+``event_gateway_restart_needed`` gauge say so too.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import signal
 from pathlib import Path
 
 from gateway.process.config import RELOADABLE, Config, needs_restart
-from tests.conftest import Gateway, run_cli, wait_for
+from tests.conftest import Gateway, http_get, run_cli, wait_for
+from tests.e2e.test_systemd import FakeSystemd
 
 
 def restart_lines(gw: Gateway) -> list[dict[str, object]]:
@@ -37,7 +39,8 @@ def test_reload_reports_options_that_need_a_restart_until_it_happens(gateway_fac
     config = tmp_path / "gateway.toml"
     first = f'ring_size = 100\nstate_dir = "{tmp_path / "a"}"\nlog_level = "info"\n'
     config.write_text(first)
-    gw: Gateway = gateway_factory("--config", str(config))
+    systemd = FakeSystemd()
+    gw: Gateway = gateway_factory("--config", str(config), env={"NOTIFY_SOCKET": systemd.name})
     assert gw.status()["restart_needed"] == []
 
     changed = f'ring_size = 200\nstate_dir = "{tmp_path / "b"}"\nlog_level = "debug"\n'
@@ -51,6 +54,9 @@ def test_reload_reports_options_that_need_a_restart_until_it_happens(gateway_fac
     assert all(r["level"] == "warning" for r in lines)
     status = gw.status()
     assert status["restart_needed"] == ["ring_size", "state_dir"] and status["ring"]["size"] == 100
+    assert "event_gateway_restart_needed 2.0" in http_get(gw.url + "/metrics")[1].decode()
+    wait_for(lambda: any("restart needed (ring_size, state_dir)" in v for v in systemd.values("STATUS")), 10, "STATUS=")
+    systemd.close()
     ctl = run_cli("gatewayctl", "status", "--url", gw.url)
     assert ctl.returncode == 0, ctl.stdout + ctl.stderr
     assert "restart needed: ring_size, state_dir" in ctl.stdout.splitlines()[0], ctl.stdout
