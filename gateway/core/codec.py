@@ -128,10 +128,10 @@ _H2 = struct.Struct("!BBH")
 _H8 = struct.Struct("!BBQ")
 
 
-def ws_frame(payload: bytes, opcode: int = 0x1) -> bytes:
-    """An unmasked, unfragmented server frame (FIN set) carrying ``payload``."""
+def ws_frame(payload: bytes, opcode: int = 0x1, *, rsv1: bool = False) -> bytes:
+    """An unmasked, unfragmented server frame (FIN set) carrying ``payload``; ``rsv1`` marks it compressed."""
     n = len(payload)
-    first = 0x80 | opcode
+    first = (0xC0 if rsv1 else 0x80) | opcode
     if n < 126:
         return bytes((first, n)) + payload
     if n < 65536:

@@ -43,6 +43,9 @@ class Entry(msgspec.Struct, gc=False):
     coalesce_key: tuple[str, str | None, str | None] | None = None
     #: SSE bytes, built on first use by an SSE client.
     sse: bytes | None = None
+    #: permessage-deflate frames by server window bits, built on first use by a client
+    #: that negotiated that window (``gateway.deflate``).
+    deflated: dict[int, bytes] | None = None
 
 
 class Ring:

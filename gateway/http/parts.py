@@ -32,6 +32,7 @@ class ClientSettings(msgspec.Struct, frozen=True, kw_only=True):
     close_timeout: float
     tcp_keepalive: float
     sse_heartbeat: float
+    compression: str
     client_msg_rate: int
     max_clients: int
     ring_horizon: float

@@ -6,6 +6,12 @@ subscription (hello, resume gap, join the hub) in one synchronous step.  Everyth
 in order.  Inbound: ``{"type": "ping"}`` → ``pong``; anything else →
 ``gateway.error``.  Protocol pings (``heartbeat``) detect dead peers.
 
+Compression (``gateway.core.deflate``): with ``--compression on`` a client that offers
+``permessage-deflate`` gets it with ``server_no_context_takeover`` and receives each
+event as the ring entry's compressed frame for its window size (shared by every such
+client); control messages stay uncompressed.  A client that does not offer it gets the
+plain frames of the same entries.
+
 Limits (``gateway.policy.limits``): over ``max_clients`` / ``max_clients_per_ip``, an
 upgrade is completed and then closed 1013 with the reason ``over capacity (<limit>)``
 before any hello (a browser cannot read the status of a refused upgrade; it sees
@@ -26,10 +32,14 @@ from typing import Any
 
 import msgspec
 import structlog
-from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
+from aiohttp import WebSocketError, WSCloseCode, WSMsgType, hdrs, web
+from aiohttp.web_request import BaseRequest
+from multidict import CIMultiDict
 
 from gateway.core.codec import ws_frame
+from gateway.core.deflate import deflate_frame, extension_header
 from gateway.core.filters import Filter
+from gateway.core.ring import Entry
 from gateway.engine.fanout import Subscriber
 from gateway.http.subscription import SUBSCRIPTIONS
 from gateway.policy.limits import Admission, message_bucket, refuse_after_upgrade, set_keepalive
@@ -54,6 +64,45 @@ class WsSubscriber(Subscriber):
         kick_transport(self.transport, code, reason, self.close_timeout)
 
 
+class DeflateWsSubscriber(WsSubscriber):
+    """A WebSocket client that negotiated permessage-deflate with server window ``wbits``.
+
+    Events go out as the entry's compressed frame for ``wbits``, built by the first
+    such client that needs it and then shared (the batch cache key carries ``wbits``).
+    """
+
+    __slots__ = ("wbits",)
+
+    def __init__(self, transport: Any, flt: Filter, peer: str, close_timeout: float, wbits: int) -> None:
+        super().__init__(transport, flt, peer, close_timeout)
+        self.wbits = wbits
+        self.cache_key = (self.kind, flt.key, wbits)
+
+    def entry_bytes(self, entry: Entry) -> bytes:
+        frames = entry.deflated
+        if frames is None:
+            frames = entry.deflated = {}
+        frame = frames.get(self.wbits)
+        if frame is None:
+            frame = frames[self.wbits] = deflate_frame(entry.json, entry.frame, self.wbits)
+        return frame
+
+
+class _WebSocketResponse(web.WebSocketResponse):
+    """aiohttp's handshake, accepting permessage-deflate always with ``server_no_context_takeover``.
+
+    aiohttp adds that parameter only when the client asked for it; without it a
+    compressed frame could not be shared between clients.  The reader side
+    (inflating what the client sends) stays aiohttp's.
+    """
+
+    def _handshake(self, request: BaseRequest) -> tuple[CIMultiDict[str], str | None, int, bool]:
+        headers, protocol, wbits, _ = super()._handshake(request)
+        if wbits:
+            headers[hdrs.SEC_WEBSOCKET_EXTENSIONS] = extension_header(wbits)
+        return headers, protocol, wbits, True
+
+
 def close_frame(code: int, reason: str) -> bytes:
     return ws_frame(struct.pack("!H", code) + reason.encode()[:120], opcode=0x8)
 
@@ -72,7 +121,8 @@ async def handle_ws(request: web.Request) -> web.StreamResponse:
     config = subs.settings
     upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
     grant, since, epoch = subs.admit(request, capacity=not upgrade)
-    ws = web.WebSocketResponse(
+    ws = _WebSocketResponse(
+        compress=config.compression == "on",
         heartbeat=config.ping_interval or None,
         max_msg_size=config.max_frame_bytes,
         autoping=False,  # protocol pings are answered below, after the rate limit
@@ -91,7 +141,11 @@ async def handle_ws(request: web.Request) -> web.StreamResponse:
         kick_transport(transport, 1013, f"over capacity ({refused})", config.close_timeout)
         return ws
     set_keepalive(transport, config.tcp_keepalive)
-    sub = WsSubscriber(transport, grant.filter, peer, config.close_timeout)
+    wbits = int(ws.compress)
+    if wbits:
+        sub: WsSubscriber = DeflateWsSubscriber(transport, grant.filter, peer, config.close_timeout, wbits)
+    else:
+        sub = WsSubscriber(transport, grant.filter, peer, config.close_timeout)
     bucket = message_bucket(config.client_msg_rate, time.monotonic())
     subs.join(sub, grant, since, epoch)
     try:

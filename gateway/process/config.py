@@ -62,6 +62,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     close_timeout: Seconds = 2.0
     tcp_keepalive: Seconds = 60.0
     sse_heartbeat: Seconds = 15.0
+    compression: Literal["on", "off"] = "on"
     # who may connect
     auth: Literal["none", "token", "jwt"] = "none"
     tokens_file: str | None = None
