@@ -20,9 +20,9 @@ from websockets.streams import StreamReader
 
 from gateway.core.codec import ws_frame
 from gateway.core.deflate import deflate, deflate_frame, extension_header
-from gateway.engine.fanout import Hub
 from gateway.core.filters import Filter
 from gateway.core.ring import Ring
+from gateway.engine.fanout import Hub
 from gateway.engine.stream import build_entry
 from gateway.http.ws import DeflateWsSubscriber, WsSubscriber
 
@@ -43,9 +43,7 @@ def read_frames(data: bytes, ext: PerMessageDeflate) -> list[Frame]:
     reader.feed_eof()
     frames = []
     while reader.buffer:
-        gen: Generator[None, None, Frame] = Frame.parse(
-            reader.read_exact, mask=False, max_size=None, extensions=[ext]
-        )
+        gen: Generator[None, None, Frame] = Frame.parse(reader.read_exact, mask=False, max_size=None, extensions=[ext])
         try:
             next(gen)
         except StopIteration as done:
@@ -74,7 +72,12 @@ def text_of_length(compressed: int, wbits: int) -> bytes:
 
 @pytest.mark.parametrize(
     ("compressed", "header"),
-    [(125, b"\xc1\x7d"), (126, b"\xc1\x7e\x00\x7e"), (65535, b"\xc1\x7e\xff\xff"), (65536, b"\xc1\x7f" + (65536).to_bytes(8, "big"))],
+    [
+        (125, b"\xc1\x7d"),
+        (126, b"\xc1\x7e\x00\x7e"),
+        (65535, b"\xc1\x7e\xff\xff"),
+        (65536, b"\xc1\x7f" + (65536).to_bytes(8, "big")),
+    ],
 )
 @pytest.mark.parametrize("wbits", [15, 10])
 def test_compressed_frames_at_the_length_boundaries_inflate_to_the_input(
@@ -89,7 +92,9 @@ def test_compressed_frames_at_the_length_boundaries_inflate_to_the_input(
 
 
 def test_each_message_inflates_alone_and_one_batch_of_frames_reads_back_in_order() -> None:
-    events = [json.dumps({"seq": i, "payload": {"message": "Indexing documents " * (i % 5 + 1)}}).encode() for i in range(50)]
+    events = [
+        json.dumps({"seq": i, "payload": {"message": "Indexing documents " * (i % 5 + 1)}}).encode() for i in range(50)
+    ]
     batch = b"".join(deflate_frame(e, ws_frame(e), 15) for e in events)
     ext = client_extension(15)
     assert [f.data for f in read_frames(batch, ext)] == events
@@ -135,7 +140,9 @@ def test_hub_compresses_each_event_once_per_window_and_plain_clients_share_the_r
     hub.add(DeflateWsSubscriber(z15b, Filter(), "c", 1.0, 15), 0)
     hub.add(DeflateWsSubscriber(z10, Filter(), "d", 1.0, 10), 0)
     jsons = [json.dumps({"seq": i, "message": "Processing documents, please wait " * 3}).encode() for i in (1, 2, 3)]
-    entries = [build_entry(i, "task.progress", "task", "t1", j, "p", i, b"", frozenset()) for i, j in enumerate(jsons, 1)]
+    entries = [
+        build_entry(i, "task.progress", "task", "t1", j, "p", i, b"", frozenset()) for i, j in enumerate(jsons, 1)
+    ]
     for e in entries:
         ring.append(e)
     hub.broadcast(entries)
