@@ -36,6 +36,7 @@ DESCRIPTIONS: dict[str, str] = {
     "close_timeout": "Seconds a closed client has to read its close frame before its socket is aborted.",
     "tcp_keepalive": "Seconds of TCP idleness before kernel keepalive probes start (0 = OS default).",
     "sse_heartbeat": "Seconds between SSE comment heartbeats (keep proxies from timing the stream out).",
+    "compression": "Compress WebSocket frames for clients that offer permessage-deflate (on) or never (off).",
     # who may connect
     "auth": "Who may subscribe: none (loopback only unless --insecure), token or jwt.",
     "tokens_file": "With --auth token: one token per line, '<token> [<type-glob> …]'; re-read on SIGHUP.",
