@@ -3,11 +3,18 @@
 Reading is edge-triggered on the socket's FD from the event loop (no thread,
 no await per message): each wake-up drains up to ``BATCH`` messages and hands
 them to :meth:`Stream.ingest` as one batch, so a burst costs one fan-out per
-batch, not one per event; if more are waiting it reschedules itself with
-``call_soon`` so HTTP clients are served between batches.  ZeroMQ bounds what
-waits in the socket (``RCVHWM``) and the size of a message (``MAXMSGSIZE``;
-larger ones are dropped by ZeroMQ before they reach us).  Nothing here raises
-into the loop: a failure while processing a batch is logged and counted.
+batch, not one per event.  A full batch means a backlog: the next drain follows
+at once (``call_soon``, so HTTP clients are served between batches).  Otherwise
+drains start at most once per :data:`COALESCE_S`: an event that arrives sooner
+after the previous drain waits for the rest of that window, so at a steady rate
+the events of one window reach each client in one write (one ``send`` per client
+per window instead of per event: at 1,000 ev/s about a third of the sends); an
+event after a quiet spell is drained at once.  While a drain is due, reading
+``ZMQ_EVENTS`` re-arms ZeroMQ's edge-triggered FD so the loop sleeps instead of
+spinning on it.  ZeroMQ bounds what waits in the socket (``RCVHWM``) and the size
+of a message (``MAXMSGSIZE``; larger ones are dropped by ZeroMQ before they reach
+us).  Nothing here raises into the loop: a failure while processing a batch is
+logged and counted.
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ from gateway.engine.stream import Stream
 from gateway.ports.curve import CurveServer
 
 BATCH = 1024
+#: Least spacing of drain starts (s): the most an event waits for others to share its writes.
+COALESCE_S = 0.003
 REJECT_LOG_INTERVAL = 5.0
 
 log = structlog.get_logger("gateway.ingest")
@@ -54,6 +63,7 @@ class Ingest:
         self.internal_errors = 0
         self.batches = 0
         self._scheduled = False
+        self._last_drain = 0.0
         self._last_reject_log = 0.0
         self._rejects_since_log = 0
         self._reject_flush_scheduled = False
@@ -92,16 +102,27 @@ class Ingest:
         loop.add_reader(self.sock.fileno(), self._on_readable)
         self._schedule()
 
-    def _schedule(self) -> None:
-        if not self._scheduled and self.loop is not None:
+    def _schedule(self, backlog: bool = False) -> None:
+        loop = self.loop
+        if not self._scheduled and loop is not None:
             self._scheduled = True
-            self.loop.call_soon(self._drain)
+            wait = 0.0 if backlog else self._last_drain + COALESCE_S - loop.time()
+            if wait > 0:
+                loop.call_later(wait, self._drain)
+            else:
+                loop.call_soon(self._drain)
 
     def _on_readable(self) -> None:
+        sock = self.sock
+        if self._scheduled and sock is not None and not sock.closed:
+            sock.getsockopt(zmq.EVENTS)  # a drain is due: re-arm the FD instead of spinning on it
+            return
         self._schedule()
 
     def _drain(self) -> None:
         self._scheduled = False
+        if self.loop is not None:
+            self._last_drain = self.loop.time()
         sock = self.sock
         if sock is None or sock.closed:
             return
@@ -131,7 +152,9 @@ class Ingest:
                 reasons = []
             if reasons:
                 self._log_rejects(len(reasons))
-        if len(batch) == BATCH or (int(sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN):
+        if len(batch) == BATCH:
+            self._schedule(backlog=True)
+        elif int(sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
             self._schedule()
 
     def _log_rejects(self, n: int) -> None:

@@ -178,14 +178,12 @@ async def serve(config: Config, keys: Keys, reread: Callable[[], Config] | None 
         ingest.close()
         await runner.cleanup()
         return 1
-    # Startup objects leave the collector's view and the young generation is collected
-    # every 50,000 allocations instead of 700: the data path allocates a few short-lived,
-    # acyclic objects per event (ring entries are not tracked at all), so this costs no
-    # memory and ~20 % less ingest CPU (docs/benchmarks.md).  The oldest generation keeps
-    # CPython's own pace (10), so cycles left by long-lived connections that have since
-    # closed are still reclaimed on a long-running daemon.
+    # Startup objects leave the collector's view.  The thresholds stay CPython's own
+    # (700, 10, 10): the data path leaves nothing tracked behind (ring entries are not
+    # tracked at all), so a raised young threshold saves no ingest CPU, while it let one
+    # young collection scan every object of the clients that connected since the last
+    # one (~50k objects for 1,000 clients: a 40 ms pause, docs/benchmarks.md).
     gc.freeze()
-    gc.set_threshold(50_000, 20, 10)
     ingest.start(loop)
     store = app[STORE]
     if store is not None:
