@@ -10,8 +10,10 @@ Node process) and ``bench/publisher.py`` (a Core process publishing through
   × 100, 50 ev/s × 1000): deliveries/s, server CPU µs/delivery (utime+stime of the
   gateway from ``/proc/<pid>/stat`` between "clients ready" and "client done"),
   latency ``emit()`` → client receive p50/p99, sequence breaks and gaps (must be 0);
-- **ingest**: no clients, the SDK at max for 10 s, backlog bounded by the gateway's
-  ``accepted`` counter: accepted/s with zero upstream gaps; again with ``--state-dir``;
+- **ingest**: no clients, a flood of pre-encoded wire messages (``bench/ingest.py``),
+  3 interleaved repetitions of: the bare pyzmq ``recv(NOBLOCK)`` + msgspec decode loop
+  (the same-run reference), ``gatewayd``, ``gatewayd --state-dir``; each gateway figure
+  is printed beside that repetition's reference with the ratio (targets 0.35 / 0.3);
 - **Core cost**: ``emit()`` p50/p99.9 from ``bench/core_cost.py`` (gateway healthy, stalled);
 - **memory**: gateway RSS per idle WebSocket client with 10,000 clients.
 
@@ -152,8 +154,8 @@ def gateway(workdir: Path, *args: str) -> Iterator[Gateway]:
 class LoadClient:
     """The Node load client; JSON lines on its stdout."""
 
-    def __init__(self, url: str, n: int, progress: Path | None = None) -> None:
-        cmd = ["node", str(CLIENT), "--url", url, "--n", str(n)]
+    def __init__(self, url: str, n: int, progress: Path | None = None, deflate: bool = False) -> None:
+        cmd = ["node", str(CLIENT), "--url", url, "--n", str(n), "--deflate", "1" if deflate else "0"]
         if progress is not None:
             cmd += ["--progress", str(progress)]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -202,11 +204,21 @@ def profiler(pid: int, out: Path | None, duration: float) -> subprocess.Popen[by
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def run_fanout(workdir: Path, n: int, rate: float, duration: float, profile: Path | None = None) -> dict[str, Any]:
+def run_fanout(
+    workdir: Path,
+    n: int,
+    rate: float,
+    duration: float,
+    profile: Path | None = None,
+    *,
+    deflate: bool = False,
+    compression: str = "on",
+) -> dict[str, Any]:
+    """One fan-out run; ``deflate``: the clients offer permessage-deflate (``compression``: the gateway's answer)."""
     progress = workdir / f"progress-{n}-{rate}.bin"
     progress.write_bytes(b"\0" * 8)
-    with gateway(workdir) as gw:
-        client = LoadClient(gw.ws_url, n, progress)
+    with gateway(workdir, "--compression", compression) as gw:
+        client = LoadClient(gw.ws_url, n, progress, deflate)
         try:
             ready = client.line()
             if ready["opened"] != n:
@@ -256,34 +268,49 @@ def run_fanout(workdir: Path, n: int, rate: float, duration: float, profile: Pat
         "p999_ms": lat["p999"] / 1000 if lat["p999"] is not None else None,
         "max_ms": lat["max"] / 1000,
         "client_reason": res["reason"],
+        "wire_bytes": res["wire_bytes"],
+        "deflate": deflate,
+        "compression": compression,
     }
 
 
-def run_ingest(workdir: Path, duration: float, state_dir: Path | None, profile: Path | None = None) -> dict[str, Any]:
-    args = ("--state-dir", str(state_dir)) if state_dir is not None else ()
-    with gateway(workdir, *args) as gw:
-        cpu0 = cpu_s(gw.proc.pid)
-        spy = profiler(gw.proc.pid, profile and profile / f"ingest{'-state' if args else ''}.txt", duration)
-        pub = publish(gw.ingest, 0, duration, status=gw.url + "/status", inflight=50_000)
-        if spy is not None:
-            spy.wait()
-        deadline = time.monotonic() + 30
-        while gw.status()["events"]["accepted"] < pub["queued"] and time.monotonic() < deadline:
-            time.sleep(0.05)
-        status = gw.status()
-        cpu1 = cpu_s(gw.proc.pid)
-    accepted = status["events"]["accepted"]
-    return {
-        "state_dir": state_dir is not None,
-        "queued": pub["queued"],
-        "sdk_dropped": pub["dropped"],
-        "accepted": accepted,
-        "accepted_eps": accepted / pub["elapsed_s"],
-        "upstream_gaps": status["upstream_gaps"]["count"],
-        "upstream_missed": status["upstream_gaps"]["missed"],
-        "server_cpu_us_per_event": 1e6 * (cpu1 - cpu0) / max(1, accepted),
-        "publisher_cpu_s": pub["cpu_s"],
-    }
+def run_ingest(workdir: Path, reps: int, count: int, profile: Path | None = None) -> list[dict[str, Any]]:
+    """``reps`` interleaved repetitions of: bare reference, gateway, gateway with ``--state-dir``."""
+    from bench import ingest
+
+    rows = []
+    for rep in range(1, reps + 1):
+        print(f"ingest rep {rep}/{reps} …", file=sys.stderr, flush=True)
+        row: dict[str, Any] = {"rep": rep, "bare": ingest.measure_bare(f"tcp://127.0.0.1:{free_port()}", count)}
+        for name, args in (("gateway", ()), ("state_dir", ("--state-dir", str(workdir / f"state-{rep}")))):
+            with gateway(workdir, *args) as gw:
+                spy = profiler(gw.proc.pid, profile and profile / f"ingest-{name}-{rep}.txt", 5)
+                cpu0 = cpu_s(gw.proc.pid)
+                got = ingest.measure_gateway(gw.url + "/status", gw.ingest, count)
+                got["server_cpu_us_per_event"] = 1e6 * (cpu_s(gw.proc.pid) - cpu0) / max(1, got["accepted"])
+                got["upstream_gaps"] = gw.status()["upstream_gaps"]["count"]
+                if spy is not None:
+                    spy.wait()
+            got["ratio"] = got["eps"] / row["bare"]["eps"]
+            row[name] = got
+        rows.append(row)
+    return rows
+
+
+def run_compression(workdir: Path, reps: int, duration: float) -> dict[str, Any]:
+    """Wire bytes with/without permessage-deflate; CPU per delivery at 50 ev/s × 1000, on vs off, interleaved."""
+    from bench import compression
+
+    with gateway(workdir) as gw:
+        wire = compression.measure(gw.port, gw.ingest)
+    cpu = []
+    for rep in range(1, reps + 1):
+        pair = {}
+        for comp in ("off", "on"):
+            print(f"compression {comp}, 50 ev/s × 1000, rep {rep}/{reps} …", file=sys.stderr, flush=True)
+            pair[comp] = run_fanout(workdir, 1000, 50, duration, deflate=True, compression=comp)
+        cpu.append(pair)
+    return {"wire": wire, "cpu": cpu}
 
 
 def run_memory(workdir: Path, n: int) -> dict[str, Any]:
@@ -355,18 +382,46 @@ def table(results: dict[str, Any]) -> str:
             add(f"{tag}: p99 ms", f["p99_ms"], f"≤ Nchan {NCHAN[key]}", f["p99_ms"] <= NCHAN[key], 2)
             add(f"{tag}: server CPU µs/delivery", f["server_cpu_us_per_delivery"], "–", None, 2)
         add(f"{tag}: other CPU % (noise)", f["other_cpu_pct"], "–", None, 0)
-    for ing in results.get("ingest", []):
-        tag = "ingest" + (" --state-dir" if ing["state_dir"] else "")
-        goal = 100_000 if ing["state_dir"] else 200_000
-        clean = ing["upstream_gaps"] == 0 and ing["accepted"] == ing["queued"]
+    ingest_rows = results.get("ingest", [])
+    for name, goal in (("gateway", 0.35), ("state_dir", 0.3)):
+        if not ingest_rows:
+            break
+        tag = "ingest" + (" --state-dir" if name == "state_dir" else "")
+        ratios = sorted(r[name]["ratio"] for r in ingest_rows)
+        clean = all(r[name]["upstream_gaps"] == 0 and r[name]["accepted"] == r["bare"]["received"] for r in ingest_rows)
+        reps = " / ".join(f"{r[name]['eps'] / 1000:.0f}k÷{r['bare']['eps'] / 1000:.0f}k" for r in ingest_rows)
+        add(f"{tag}: ev/s ÷ bare loop, each rep", reps, "same run", None)
         add(
-            f"{tag}: accepted ev/s",
-            ing["accepted_eps"],
-            f"≥ {goal // 1000}k, 0 gaps",
-            clean and ing["accepted_eps"] >= goal,
-            0,
+            f"{tag}: ratio to bare loop (median)",
+            ratios[len(ratios) // 2],
+            f"≥ {goal}, 0 gaps",
+            clean and ratios[len(ratios) // 2] >= goal,
+            2,
         )
-        add(f"{tag}: upstream gaps", ing["upstream_gaps"], "0", ing["upstream_gaps"] == 0)
+    comp = results.get("compression")
+    if comp:
+        for name in ("demo", "bench"):
+            w = comp["wire"][name]
+            add(
+                f"wire bytes, {name} stream ({w['events']} ev): deflate ÷ plain",
+                f"{w['deflate_bytes']}÷{w['plain_bytes']} = {w['ratio']:.2f}",
+                "same run",
+                comp["wire"]["negotiated"] and w["ratio"] < 1,
+            )
+        pairs = comp["cpu"]
+        ratios = sorted(p["on"]["server_cpu_us_per_delivery"] / p["off"]["server_cpu_us_per_delivery"] for p in pairs)
+        each = " / ".join(
+            f"{p['on']['server_cpu_us_per_delivery']:.2f}÷{p['off']['server_cpu_us_per_delivery']:.2f}" for p in pairs
+        )
+        add("50 ev/s × 1000, compression on ÷ off: CPU µs/delivery, each rep", each, "same run", None)
+        lossless = all(p[c]["received"] == p[c]["expected"] for p in pairs for c in ("on", "off"))
+        add(
+            "50 ev/s × 1000, compression on ÷ off (median)",
+            ratios[len(ratios) // 2],
+            "≤ 1.3",
+            lossless and ratios[len(ratios) // 2] <= 1.3,
+            2,
+        )
     core = results.get("core_cost")
     if core:
         for phase in ("healthy", "stalled"):
@@ -390,7 +445,7 @@ def table(results: dict[str, Any]) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="2 s runs, 1000 idle clients: a smoke test")
-    ap.add_argument("--only", nargs="*", default=["fanout", "ingest", "core", "memory"])
+    ap.add_argument("--only", nargs="*", default=["fanout", "ingest", "compression", "core", "memory"])
     ap.add_argument("--fanout", nargs="*", default=None, metavar="N:RATE", help="fan-out scenarios (default: all)")
     ap.add_argument("--profile", type=Path, default=None, help="py-spy the gateway into this directory")
     a = ap.parse_args()
@@ -419,10 +474,9 @@ def main() -> int:
                 print(f"fan-out N={n} rate={rate or 'max'} …", file=sys.stderr, flush=True)
                 results["fanout"].append(run_fanout(workdir, n, rate, duration, a.profile))
         if "ingest" in a.only:
-            results["ingest"] = []
-            for state in (None, workdir / "state"):
-                print(f"ingest state_dir={state} …", file=sys.stderr, flush=True)
-                results["ingest"].append(run_ingest(workdir, duration, state, a.profile))
+            results["ingest"] = run_ingest(workdir, 1 if a.quick else 3, 50_000 if a.quick else 300_000, a.profile)
+        if "compression" in a.only:
+            results["compression"] = run_compression(workdir, 1 if a.quick else 3, duration)
         if "core" in a.only:
             print("core cost …", file=sys.stderr, flush=True)
             results["core_cost"] = run_core_cost(a.quick)

@@ -14,6 +14,8 @@
 // masked); an event is recognised by its bytes, without JSON.parse: the emit time is the
 // payload's "t_us" (µs since the epoch, from the publisher's clock) and the gateway "seq" is
 // checked for contiguity per client.  One receive timestamp per socket read.
+// --deflate 1: offer permessage-deflate and inflate compressed (RSV1) frames before scanning them;
+// "wire_bytes" in the result counts what arrived on the sockets either way.
 // --progress FILE: every 2 ms the lowest per-client event count is written there (float64 LE),
 // so a max-rate publisher can bound the events in flight end to end.
 
@@ -21,9 +23,10 @@ const net = require('net');
 const fs = require('fs');
 const crypto = require('crypto');
 const { performance } = require('perf_hooks');
+const zlib = require('zlib');
 
 function parseArgs(argv) {
-  const out = { n: 1, drainMs: 30000, idleMs: 2000, concurrency: 200, progress: null, url: null };
+  const out = { n: 1, drainMs: 30000, idleMs: 2000, concurrency: 200, progress: null, url: null, deflate: 0 };
   for (let i = 0; i < argv.length; i += 2) {
     const key = argv[i].replace(/^--/, '').replace(/-([a-z])/g, (_, c) => c.toUpperCase());
     out[key] = key === 'url' || key === 'progress' ? argv[i + 1] : Number(argv[i + 1]);
@@ -121,6 +124,9 @@ function onText(i, buf, from, to, t) {
   }
 }
 
+const DEFLATE_TAIL = Buffer.from([0, 0, 0xff, 0xff]);
+const INFLATE = { finishFlush: zlib.constants.Z_SYNC_FLUSH };
+let wireBytes = 0;
 const PONG_HEADER = Buffer.from([0x8a, 0x80, 0, 0, 0, 0]); // FIN|pong, masked, empty, zero mask
 
 // Parse every complete frame in buf; returns the unparsed tail (or null).
@@ -141,7 +147,10 @@ function scan(i, sock, buf, t) {
     }
     if (buf.length - off < head + len) break;
     const start = off + head;
-    if (op === 1) onText(i, buf, start, start + len, t);
+    if (op === 1 && buf[off] & 0x40) {
+      const plain = zlib.inflateRawSync(Buffer.concat([buf.subarray(start, start + len), DEFLATE_TAIL]), INFLATE);
+      onText(i, plain, 0, plain.length, t);
+    } else if (op === 1) onText(i, buf, start, start + len, t);
     else if (op === 9) sock.write(PONG_HEADER);
     else if (op === 8) closedEarly++;
     off = start + len;
@@ -171,11 +180,14 @@ function open(i) {
       sock.write(
         `GET ${target.pathname}${target.search} HTTP/1.1\r\nHost: ${target.host}\r\n` +
           `Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\n` +
-          'Sec-WebSocket-Version: 13\r\n\r\n',
+          'Sec-WebSocket-Version: 13\r\n' +
+          (opts.deflate ? 'Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n' : '') +
+          '\r\n',
       );
     });
     sock.on('data', (chunk) => {
       const t = nowUs();
+      wireBytes += chunk.length;
       let buf = rest ? Buffer.concat([rest, chunk]) : chunk;
       if (!upgraded) {
         const end = buf.indexOf('\r\n\r\n');
@@ -237,6 +249,7 @@ function result(reason) {
     event: 'result',
     reason,
     received: total,
+    wire_bytes: wireBytes,
     per_client_min: min,
     per_client_max: max,
     controls,
