@@ -101,6 +101,6 @@ class Adapter(Base):
                 if label == "shim" and '"server-stats"' in line:
                     out.update(json.loads(line))
                     break
-        keys = ("deliveries", "drops", "slow_client_disconnects", "upstream_gaps", "events", "clients")
+        keys = ("deliveries", "drops", "slow_client_disconnects", "upstream_gaps", "events", "clients", "ingest")
         out["gateway"] = {k: self.status.get(k) for k in keys}
         return out

@@ -148,7 +148,10 @@ class StateLog:
         self.ring_capacity = ring_capacity
         self.fsync_interval = fsync_interval
         self.tracker = tracker
-        self.segment_events = segment_events or max(64, ring_capacity // 8)
+        # Half a ring per segment: the disk holds at most 1.5 rings, and a flood rotates
+        # (new file, fsync in the executor, prune) every ring/2 events, not every ring/8
+        # (rotation was 14 % of the gateway's busy time at 150k ev/s, docs/benchmarks.md).
+        self.segment_events = segment_events or max(64, ring_capacity // 2)
         self.epoch = ""
         self.epoch_restored = False
         self.restored_entries = 0
