@@ -60,6 +60,12 @@ FANOUT = (  # (clients, events/s; 0 = max)
 )
 
 
+def nchan_available() -> bool:
+    from bench import nchan
+
+    return nchan.available()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -130,6 +136,19 @@ class Gateway:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"gatewayd never counted {n} clients")
             time.sleep(0.05)
+
+    def pids(self) -> list[int]:
+        return [self.proc.pid]
+
+    def publish(self, rate: float, duration: float, **flow: str | int) -> dict[str, Any]:
+        return publish(self.ingest, rate, duration, **flow)
+
+    def counters(self) -> dict[str, Any]:
+        status = self.status()
+        return {
+            "upstream_gaps": status["upstream_gaps"]["count"],
+            "slow_disconnects": status["slow_client_disconnects"],
+        }
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -213,38 +232,47 @@ def run_fanout(
     *,
     deflate: bool = False,
     compression: str = "on",
+    system: str = "gateway",
 ) -> dict[str, Any]:
-    """One fan-out run; ``deflate``: the clients offer permessage-deflate (``compression``: the gateway's answer)."""
+    """One fan-out run against ``gatewayd`` or (``system="nchan"``, fixed rates) Nchan.
+
+    ``deflate``: the clients offer permessage-deflate (``compression``: the gateway's answer).
+    """
     progress = workdir / f"progress-{n}-{rate}.bin"
     progress.write_bytes(b"\0" * 8)
-    with gateway(workdir, "--compression", compression) as gw:
-        client = LoadClient(gw.ws_url, n, progress, deflate)
-        try:
-            ready = client.line()
-            if ready["opened"] != n:
-                raise RuntimeError(f"only {ready['opened']} of {n} clients connected")
-            gw.wait_clients(n)
-            ours = {gw.proc.pid, client.proc.pid, os.getpid()}
-            cpu0, ccpu0, all0 = cpu_s(gw.proc.pid), cpu_s(client.proc.pid), all_cpu()
-            flow: dict[str, str | int] = {}
-            if not rate:
-                flow = {"progress": str(progress), "inflight": max(50, min(1000, 100_000 // n))}
-            spy = profiler(gw.proc.pid, profile and profile / f"fanout-n{n}-r{rate:g}.txt", duration)
-            pub = publish(gw.ingest, rate, duration, **flow)
-            if spy is not None:
-                spy.wait()
-            client.send(f"end {pub['queued']}")
-            res = client.line()
-            cpu1, ccpu1, all1 = cpu_s(gw.proc.pid), cpu_s(client.proc.pid), all_cpu()
-            status = gw.status()
-        finally:
-            client.close()
+    with contextlib.ExitStack() as stack:
+        if system == "nchan":
+            from bench import nchan
+
+            server: Any = stack.enter_context(nchan.nchan(workdir, free_port()))
+        else:
+            server = stack.enter_context(gateway(workdir, "--compression", compression))
+        client = LoadClient(server.ws_url, n, progress, deflate)
+        stack.callback(client.close)
+        ready = client.line()
+        if ready["opened"] != n:
+            raise RuntimeError(f"only {ready['opened']} of {n} clients connected")
+        server.wait_clients(n)
+        pids = server.pids()
+        ours = {*pids, client.proc.pid, os.getpid(), -1}
+        cpu0, ccpu0, all0 = sum(map(cpu_s, pids)), cpu_s(client.proc.pid), all_cpu()
+        flow: dict[str, str | int] = {}
+        if not rate:
+            flow = {"progress": str(progress), "inflight": max(50, min(1000, 100_000 // n))}
+        spy = profiler(pids[0], profile and profile / f"fanout-{system}-n{n}-r{rate:g}.txt", duration)
+        pub = server.publish(rate, duration, **flow)
+        if spy is not None:
+            spy.wait()
+        client.send(f"end {pub['queued']}")
+        res = client.line()
+        cpu1, ccpu1, all1 = sum(map(cpu_s, pids)), cpu_s(client.proc.pid), all_cpu()
+        counters = server.counters()
     window = max(1e-9, (max(res["last_recv_us"], pub["start_us"]) - pub["start_us"]) / 1e6)
-    ours.add(-1)
     other = sum(v - all0.get(p, 0.0) for p, v in all1.items() if p not in ours)
     delivered = res["received"]
     lat = res["lat_us"]
     return {
+        "system": system,
         "n": n,
         "rate": rate,
         "queued": pub["queued"],
@@ -253,8 +281,7 @@ def run_fanout(
         "received": delivered,
         "seq_breaks": res["seq_breaks"],
         "gap_messages": res["gap_messages"],
-        "upstream_gaps": status["upstream_gaps"]["count"],
-        "slow_disconnects": status["slow_client_disconnects"],
+        **counters,
         "deliveries_ps": delivered / window,
         "window_s": window,
         "server_cpu_s": cpu1 - cpu0,
@@ -361,27 +388,60 @@ def fmt(value: Any, digits: int = 1) -> str:
     return str(value)
 
 
+def fixed_rows(add: Any, tag: str, runs: list[dict[str, Any]]) -> None:
+    """A fixed-rate cell: each rep's gateway figure beside the same rep's Nchan, ratios and verdicts."""
+    ours = [r for r in runs if r["system"] == "gateway"]
+    peer = [r for r in runs if r["system"] == "nchan"]
+    noise = " / ".join(f"{r['other_cpu_pct']:.0f}" for r in runs)
+    add(f"{tag}: other CPU % (noise), every run", noise, "–", None)
+    if len(peer) != len(ours):
+        for r in ours:
+            add(
+                f"{tag}: CPU µs/delivery, p99 ms",
+                f"{r['server_cpu_us_per_delivery']:.2f}, {r['p99_ms']:.2f}",
+                "Nchan not installed",
+                None,
+            )
+        return
+    cpu = [(g["server_cpu_us_per_delivery"], p["server_cpu_us_per_delivery"]) for g, p in zip(ours, peer, strict=True)]
+    p99 = [(g["p99_ms"], p["p99_ms"]) for g, p in zip(ours, peer, strict=True)]
+    add(f"{tag}: CPU µs/delivery ÷ Nchan, each rep", " / ".join(f"{g:.2f}÷{p:.2f}" for g, p in cpu), "same run", None)
+    ratios = sorted(g / p for g, p in cpu)
+    add(f"{tag}: CPU per delivery ÷ Nchan (median)", ratios[len(ratios) // 2], "≤ 1", ratios[len(ratios) // 2] <= 1, 2)
+    add(
+        f"{tag}: p99 ms ÷ Nchan, each rep",
+        " / ".join(f"{g:.1f}÷{p:.1f}" for g, p in p99),
+        "≤ in every rep",
+        all(g <= p for g, p in p99),
+    )
+    mine = sorted(g for g, _ in p99)
+    worst = mine[-1] / mine[len(mine) // 2]
+    add(f"{tag}: worst rep's p99 ÷ median rep's", worst, "≤ 1.5", worst <= 1.5, 2)
+
+
 def table(results: dict[str, Any]) -> str:
     rows = [("figure", "measured", "target", "verdict")]
 
     def add(name: str, value: Any, target: str, ok: bool | None, digits: int = 1) -> None:
         rows.append((name, fmt(value, digits), target, "–" if ok is None else ("met" if ok else "NOT met")))
 
+    fixed: dict[tuple[int, float], list[dict[str, Any]]] = {}
     for f in results.get("fanout", []):
         tag = f"N={f['n']} " + ("max" if not f["rate"] else f"{f['rate']:g} ev/s")
-        lossless = f["received"] == f["expected"] and not f["seq_breaks"] and not f["gap_messages"]
-        add(f"{tag}: delivered/expected", f"{f['received']}/{f['expected']}", "all, in order", lossless)
-        if not f["rate"]:
-            ref = NCHAN[f"cpu_us_{f['n']}"]
-            cpu = f["server_cpu_us_per_delivery"]
-            add(f"{tag}: deliveries/s", f["deliveries_ps"], "–", None, 0)
-            add(f"{tag}: server CPU µs/delivery", cpu, f"≤ Nchan {ref}", cpu <= ref, 2)
-        else:
-            key = "p99_ms_1000x100" if f["n"] == 100 else "p99_ms_50x1000"
-            add(f"{tag}: p50 ms", f["p50_ms"], "–", None, 2)
-            add(f"{tag}: p99 ms", f["p99_ms"], f"≤ Nchan {NCHAN[key]}", f["p99_ms"] <= NCHAN[key], 2)
-            add(f"{tag}: server CPU µs/delivery", f["server_cpu_us_per_delivery"], "–", None, 2)
+        if f["system"] == "gateway":
+            lossless = f["received"] == f["expected"] and not f["seq_breaks"] and not f["gap_messages"]
+            add(f"{tag}: delivered/expected", f"{f['received']}/{f['expected']}", "all, in order", lossless)
+        if f["rate"]:
+            fixed.setdefault((f["n"], f["rate"]), []).append(f)
+            continue
+        ref = NCHAN[f"cpu_us_{f['n']}"]
+        cpu = f["server_cpu_us_per_delivery"]
+        add(f"{tag}: deliveries/s", f["deliveries_ps"], "–", None, 0)
+        add(f"{tag}: server CPU µs/delivery", cpu, f"≤ Nchan {ref} (docs)", cpu <= ref, 2)
         add(f"{tag}: other CPU % (noise)", f["other_cpu_pct"], "–", None, 0)
+    for (n, rate), runs in fixed.items():
+        fixed_rows(add, f"N={n} {rate:g} ev/s", runs)
+    ingest_rows = results.get("ingest", [])
     ingest_rows = results.get("ingest", [])
     for name, goal in (("gateway", 0.35), ("state_dir", 0.3)):
         if not ingest_rows:
@@ -470,9 +530,13 @@ def main() -> int:
             scenarios = FANOUT
             if a.fanout:
                 scenarios = tuple((int(x.split(":")[0]), float(x.split(":")[1])) for x in a.fanout)
+            systems = ("gateway", "nchan") if nchan_available() else ("gateway",)
             for n, rate in scenarios:
-                print(f"fan-out N={n} rate={rate or 'max'} …", file=sys.stderr, flush=True)
-                results["fanout"].append(run_fanout(workdir, n, rate, duration, a.profile))
+                # Fixed rates: interleaved repetitions beside Nchan where installed; max rate: once.
+                for rep in range(1, (1 if a.quick else 3) + 1 if rate else 2):
+                    for system in systems if rate else ("gateway",):
+                        print(f"fan-out {system} N={n} rate={rate or 'max'} rep {rep} …", file=sys.stderr, flush=True)
+                        results["fanout"].append(run_fanout(workdir, n, rate, duration, a.profile, system=system))
         if "ingest" in a.only:
             results["ingest"] = run_ingest(workdir, 1 if a.quick else 3, 50_000 if a.quick else 300_000, a.profile)
         if "compression" in a.only:
