@@ -20,10 +20,10 @@ from websockets.streams import StreamReader
 
 from gateway.core.codec import ws_frame
 from gateway.core.deflate import deflate, deflate_frame, extension_header
+from gateway.core.entries import build_entry
 from gateway.core.filters import Filter
 from gateway.core.ring import Ring
 from gateway.engine.fanout import Hub
-from gateway.engine.stream import build_entry
 from gateway.http.ws import DeflateWsSubscriber, WsSubscriber
 
 
