@@ -1,9 +1,9 @@
 """PNG charts of a ``make bench`` run, written next to its JSON.
 
-``<run>-deliveries.png`` (deliveries/s) and ``<run>-p99.png`` (p99 latency, ms): one pair
-of bars per fan-out scenario (N clients × rate), this run beside the reference run
-(``bench/results/reference.json``), on a log scale so the max-rate and fixed-rate
-scenarios share an axis.  Drawn on a ``<canvas>`` in Debian's Chromium (the browser the
+``<run>-deliveries.png`` (deliveries/s) and ``<run>-p99.png`` (p99 latency, ms): bars per
+fan-out scenario (N clients × rate): the reference run (``bench/results/reference.json``),
+this run, and Nchan where it ran beside it (each the median of its repetitions), on a log
+scale so the max-rate and fixed-rate scenarios share an axis.  Drawn on a ``<canvas>`` in Debian's Chromium (the browser the
 test suite already uses, driven by playwright) and screenshotted: no plotting library.
 
     python -m bench.charts bench/results/<run>.json [--reference FILE] [--out-dir DIR]
@@ -30,7 +30,7 @@ PAGE = """<!doctype html><meta charset="utf-8"><body style="margin:0;background:
 <canvas id="c" width="860" height="420"></canvas><script>
 const spec = %s;
 const c = document.getElementById("c"), ctx = c.getContext("2d");
-const W = c.width, H = c.height, pad = {l: 70, r: 20, t: 56, b: 64};
+const W = c.width, H = c.height, pad = {l: 70, r: 20, t: 56, b: 70};
 const vals = spec.groups.flatMap(g => g.bars.map(b => b.value)).filter(v => v > 0);
 const lo = Math.pow(10, Math.floor(Math.log10(Math.min(...vals))));
 const hi = Math.pow(10, Math.ceil(Math.log10(Math.max(...vals)) + 0.05));
@@ -46,7 +46,8 @@ for (let d = lo; d <= hi * 1.0001; d *= 10) {
   ctx.lineTo(W - pad.r, Math.round(y(d)) + .5); ctx.stroke();
   ctx.fillStyle = "#8a96a3"; ctx.fillText(fmt(d) + spec.unit, pad.l - 8, y(d));
 }
-const gw = (W - pad.l - pad.r) / spec.groups.length, bw = Math.min(56, gw / 3);
+const most = Math.max(...spec.groups.map(g => g.bars.length));
+const gw = (W - pad.l - pad.r) / spec.groups.length, bw = Math.min(56, (gw - 24) / most - 6);
 ctx.textAlign = "center";
 spec.groups.forEach((g, i) => {
   const cx = pad.l + gw * (i + .5);
@@ -56,37 +57,62 @@ spec.groups.forEach((g, i) => {
     ctx.fillStyle = b.color; ctx.fillRect(x, y(b.value), bw, H - pad.b - y(b.value));
     ctx.fillStyle = "#d6dde6"; ctx.textBaseline = "bottom"; ctx.fillText(fmt(b.value), x + bw / 2, y(b.value) - 3);
   });
-  ctx.fillStyle = "#d6dde6"; ctx.textBaseline = "top"; ctx.fillText(g.label, cx, H - pad.b + 8);
+  ctx.fillStyle = "#d6dde6"; ctx.textBaseline = "top";
+  g.label.split(" (").forEach((line, k) => ctx.fillText(k ? "(" + line : line, cx, H - pad.b + 8 + 15 * k));
 });
-ctx.textAlign = "left"; ctx.textBaseline = "middle"; let lx = W - pad.r - 300;
+ctx.textAlign = "left"; ctx.textBaseline = "middle"; let lx = W - pad.r - 120 * spec.legend.length - 60;
 for (const [name, color] of spec.legend) {
-  ctx.fillStyle = color; ctx.fillRect(lx, H - 22, 12, 12); ctx.fillStyle = "#d6dde6";
-  ctx.fillText(name, lx + 18, H - 16); lx += ctx.measureText(name).width + 40;
+  ctx.fillStyle = color; ctx.fillRect(lx, H - 20, 12, 12); ctx.fillStyle = "#d6dde6";
+  ctx.fillText(name, lx + 18, H - 14); lx += ctx.measureText(name).width + 40;
 }
 </script>"""
 
-THIS_RUN, REF_RUN = "#4fb3ff", "#5b6573"
+THIS_RUN, REF_RUN, PEER = "#4fb3ff", "#5b6573", "#f0a040"
 
 
-def label(scenario: dict[str, Any]) -> str:
-    rate = scenario["rate"]
-    return f"N={scenario['n']} · {'max' if not rate else f'{rate:g} ev/s'}"
+def label(n: int, rate: float, reps: int) -> str:
+    return f"N={n} · {'max' if not rate else f'{rate:g} ev/s'}" + (f" (median of {reps})" if reps > 1 else "")
+
+
+def medians(run: dict[str, Any], field: str) -> dict[tuple[int, float], dict[str, tuple[float, int]]]:
+    """(N, rate) → system → (median of ``field`` over its reps, reps), scenarios in run order.
+
+    Runs before side-by-side systems existed have no ``system``: they are the gateway."""
+    values: dict[tuple[int, float], dict[str, list[float]]] = {}
+    for scenario in run.get("fanout", []):
+        key = (scenario["n"], scenario["rate"])
+        values.setdefault(key, {}).setdefault(scenario.get("system", "gateway"), []).append(scenario[field])
+    return {
+        key: {system: (sorted(v)[len(v) // 2], len(v)) for system, v in systems.items()}
+        for key, systems in values.items()
+    }
 
 
 def chart_spec(run: dict[str, Any], reference: dict[str, Any], field: str, title: str, unit: str) -> dict[str, Any]:
-    """What one chart shows: per scenario of ``run``, its value and the reference run's (same N and rate)."""
-    ref = {(s["n"], s["rate"]): s for s in reference.get("fanout", [])}
+    """What one chart shows: per scenario of ``run``, the reference run's gateway, this run's
+    gateway and, where it ran beside it, Nchan (each the median of its reps)."""
+    ref = medians(reference, field)
     groups = []
-    for scenario in run.get("fanout", []):
-        other = ref.get((scenario["n"], scenario["rate"]))
-        bars = [{"value": other[field] if other else 0, "color": REF_RUN}, {"value": scenario[field], "color": THIS_RUN}]
-        groups.append({"label": label(scenario), "bars": bars})
+    peers = False
+    for (n, rate), systems in medians(run, field).items():
+        value, reps = systems.get("gateway", (0.0, 0))
+        bars = [
+            {"value": ref.get((n, rate), {}).get("gateway", (0.0, 0))[0], "color": REF_RUN},
+            {"value": value, "color": THIS_RUN},
+        ]
+        if "nchan" in systems:
+            peers = True
+            bars.append({"value": systems["nchan"][0], "color": PEER})
+        groups.append({"label": label(n, rate, reps), "bars": bars})
+    noise = max((s.get("other_cpu_pct", 0.0) for s in run.get("fanout", [])), default=0.0)
+    legend = [[f"reference {reference.get('time', '?')[:10]}", REF_RUN], ["this run", THIS_RUN]]
     return {
         "title": title,
-        "subtitle": f"this run {run.get('time', '?')} against the reference run {reference.get('time', '?')} (log scale)",
+        "subtitle": f"this run {run.get('time', '?')} · reference {reference.get('time', '?')} · log scale"
+        f" · other processes' CPU up to {noise:.0f} %",
         "unit": unit,
         "groups": groups,
-        "legend": [[f"reference {reference.get('time', '?')[:10]}", REF_RUN], ["this run", THIS_RUN]],
+        "legend": legend + ([["Nchan, same run", PEER]] if peers else []),
     }
 
 
