@@ -3,18 +3,18 @@
 Reading is edge-triggered on the socket's FD from the event loop (no thread,
 no await per message): each wake-up drains up to ``BATCH`` messages and hands
 them to :meth:`Stream.ingest` as one batch, so a burst costs one fan-out per
-batch, not one per event.  A full batch means a backlog: the next drain follows
-at once (``call_soon``, so HTTP clients are served between batches).  Otherwise
-drains start at most once per :data:`COALESCE_S`: an event that arrives sooner
-after the previous drain waits for the rest of that window, so at a steady rate
-the events of one window reach each client in one write (one ``send`` per client
-per window instead of per event: at 1,000 ev/s about a third of the sends); an
-event after a quiet spell is drained at once.  While a drain is due, reading
-``ZMQ_EVENTS`` re-arms ZeroMQ's edge-triggered FD so the loop sleeps instead of
-spinning on it.  ZeroMQ bounds what waits in the socket (``RCVHWM``) and the size
-of a message (``MAXMSGSIZE``; larger ones are dropped by ZeroMQ before they reach
-us).  Nothing here raises into the loop: a failure while processing a batch is
-logged and counted.
+batch, not one per event.  When more is waiting as a drain ends (a backlog), the
+next drain follows at once (``call_soon``, so HTTP clients are served between
+batches).  A wake-up from idle starts a drain at most once per
+:data:`COALESCE_S`: an event that arrives sooner after the previous drain waits
+for the rest of that window, so at a steady rate the events of one window reach
+each client in one write (one ``send`` per client per window instead of per
+event: at 1,000 ev/s about a third of the sends); an event after a quiet spell is
+drained at once.  While a drain is due, reading ``ZMQ_EVENTS`` re-arms ZeroMQ's
+edge-triggered FD so the loop sleeps instead of spinning on it.  ZeroMQ bounds
+what waits in the socket (``RCVHWM``) and the size of a message (``MAXMSGSIZE``;
+larger ones are dropped by ZeroMQ before they reach us).  Nothing here raises
+into the loop: a failure while processing a batch is logged and counted.
 """
 
 from __future__ import annotations
@@ -152,10 +152,8 @@ class Ingest:
                 reasons = []
             if reasons:
                 self._log_rejects(len(reasons))
-        if len(batch) == BATCH:
-            self._schedule(backlog=True)
-        elif int(sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
-            self._schedule()
+        if len(batch) == BATCH or (int(sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN):
+            self._schedule(backlog=True)  # more arrived while draining: a backlog, no window
 
     def _log_rejects(self, n: int) -> None:
         """At most one ``ingest.rejected`` line per ``REJECT_LOG_INTERVAL``; none is left unlogged.
