@@ -34,7 +34,7 @@ from emitter_sdk import forking
 from emitter_sdk.factories import V1Factories
 from emitter_sdk.io_thread import IOThread, TransportOptions
 from emitter_sdk.payload import PayloadError, encode_payload
-from emitter_sdk.validate import EntityArg, coerce_entity, valid_type
+from emitter_sdk.validate import ENTITIES, TYPE_VERDICTS, EntityArg, coerce_entity, valid_type
 from emitter_sdk.wire import ENCODER, EncodedWireEvent, TimestampClock
 
 DEFAULT_INGEST = "tcp://127.0.0.1:5556"
@@ -118,13 +118,12 @@ class Emitter(V1Factories):
         self._queue: deque[bytes] = deque()
         self._dropped = 0
         self._invalid = 0
-        self._io = IOThread(self._transport, self._queue, name=f"emitter-{self.producer}")
+        self._io = IOThread(self._transport, self._queue, self._lock, name=f"emitter-{self.producer}")
 
     def after_fork_in_child(self) -> None:
         """Called in a forked child (:mod:`emitter_sdk.forking`): start afresh; a closed emitter stays closed."""
         if not self._closed:
-            self._io.close_pipe()  # the parent's, inherited; its thread did not survive the fork
-            self._reset()
+            self._reset()  # the parent's I/O thread did not survive the fork; its sockets stay untouched
 
     def emit(
         self,
@@ -140,16 +139,23 @@ class Emitter(V1Factories):
         bounded and independent of the gateway: two cached verdict look-ups, the
         payload's encode and check (:func:`~emitter_sdk.payload.encode_payload`,
         before the lock), one msgpack encode and one deque append under a lock held
-        for about a microsecond, then :meth:`IOThread.notify`.  The payload is
+        for about a microsecond, then (only if the I/O thread is idle) one
+        :meth:`IOThread.wake`, which makes no system call that releases the GIL.  The payload is
         encoded before ``emit()`` returns, so later changes by the caller cannot
         reach the event; a mapping that is not a ``dict`` is copied first.  A payload
         that is not JSON-compatible (non-string keys, bytes, ext types, other
         objects, at any depth) is refused as ``invalid``.
         """
-        if not valid_type(type):
+        try:  # the cached verdicts first: a dict look-up each, no call
+            ok = TYPE_VERDICTS[type]
+        except (KeyError, TypeError):  # not cached yet, or unhashable
+            ok = valid_type(type)
+        if not ok:
             return self._refuse("type", f"invalid event type {type!r}")
         try:
-            ent = coerce_entity(entity)
+            ent = ENTITIES.get(entity) if entity.__class__ is tuple else None
+            if ent is None and entity is not None:
+                ent = coerce_entity(entity)
         except (TypeError, ValueError) as exc:
             return self._refuse("entity", str(exc))
         try:
@@ -159,6 +165,7 @@ class Emitter(V1Factories):
                 body = msgspec.Raw(encode_payload(payload if payload.__class__ is dict else dict(payload)))
         except (PayloadError, TypeError, ValueError) as exc:  # dict() of a non-mapping: TypeError/ValueError
             return self._refuse("payload", f"payload cannot be encoded as JSON-compatible msgpack: {exc}")
+        io = self._io
         with self._lock:
             if self._closed or len(self._queue) >= self.max_queue:
                 self._dropped += 1
@@ -169,7 +176,9 @@ class Emitter(V1Factories):
                     EncodedWireEvent(type, self._clock.now(), source or self.source, ent, body, self.producer, pseq)
                 )
             )
-        self._io.notify()
+            wake, io.idle = io.idle, False
+        if wake:
+            io.wake()
         return True
 
     @property

@@ -2,8 +2,8 @@
 
 ``os.register_at_fork`` runs :func:`_after_fork_in_child` in the child of every
 ``fork()``; each tracked object's ``after_fork_in_child()`` then drops what it shared
-with the parent (producer id, queue, lock, wake-up pipe, I/O thread — threads do not
-survive a fork) without touching the parent's ZeroMQ sockets.  Tracking holds weak
+with the parent (producer id, queue, lock, I/O thread — threads do not survive a
+fork) without touching the parent's ZeroMQ sockets.  Tracking holds weak
 references only, so it never keeps an emitter alive.
 """
 

@@ -10,15 +10,29 @@ Invariants:
   buffer for all endpoints, bounded by both); when an endpoint's gateway
   (re)subscribes, that buffer is re-sent to that endpoint only, before any newer
   event (``XPUB_MANUAL``: the subscription takes effect when this thread applies it).
-- ``emit()`` threads only append to the queue under the emitter's lock and call
-  :meth:`IOThread.notify`; they never block on this thread.
+  A (re)subscription is noticed at the next wake-up, at most :data:`CHECK_S` later.
 - Counters (``sent``, ``resent``, ``resubscriptions``) are written by this thread only.
+
+Wake-up and batching (no polling ticks): the thread sends everything queued, then
+- if events are coming fast (this send less than :data:`BUSY_S` after the previous
+  one), waits :data:`BATCH_S` and sends what arrived meanwhile: one timed wake-up per
+  window however many events, and ``emit()`` makes no system call at all;
+- otherwise, under the emitter's lock and only if the queue is empty, marks itself
+  ``idle`` and blocks on a lock used as a binary semaphore (waking every
+  :data:`CHECK_S` to look for subscriptions).  ``emit()``, under the same lock,
+  appends and takes the ``idle`` mark; only the ``emit()`` that took it calls
+  :meth:`IOThread.wake`: one futex wake-up per empty → non-empty transition, made
+  while holding the GIL (a pipe write would release the GIL and could hand it to
+  this thread in the middle of ``emit()``).  No wake-up can be lost: the mark is
+  set only when the queue is empty, and read and cleared only under the lock.
+So an event waits at most :data:`BATCH_S` in the queue while events keep coming and
+not at all after a pause, ``emit()`` never waits for this thread, and an idle
+emitter costs :data:`CHECK_S`-spaced wake-ups only.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections import deque
@@ -26,10 +40,16 @@ from dataclasses import dataclass
 
 import zmq
 
-#: After sending, the thread keeps checking the queue every LINGER_TICK_S for
-#: LINGER_S before it sleeps on its wake-up pipe.
-LINGER_S = 0.002
-LINGER_TICK_S = 0.0002
+#: How often the thread looks for (re)subscriptions and trims the re-send buffer by age.
+CHECK_S = 0.1
+#: While busy, the thread sends at most every BATCH_S, without being woken: the
+#: batching window, and the most an event waits in the queue while events keep coming.
+BATCH_S = 0.001
+#: Busy means: this send came less than BUSY_S after the previous one (≥ 500 ev/s).
+BUSY_S = 0.002
+#: pyzmq's send without the Python-level wrapper of ``zmq.Socket.send`` (which only adds
+#: DRAFT routing-id/group handling): 0.26 µs instead of 0.74 µs per message, measured.
+_SEND = zmq.backend.Socket.send
 
 log = logging.getLogger("emitter_sdk")
 
@@ -49,31 +69,33 @@ class TransportOptions:
 class IOThread:
     """One daemon thread per emitter (per process), started on first use."""
 
-    def __init__(self, options: TransportOptions, queue: deque[bytes], name: str) -> None:
+    def __init__(self, options: TransportOptions, queue: deque[bytes], lock: threading.Lock, name: str) -> None:
         self.options = options
         self.queue = queue
+        self.lock = lock
         self.name = name
+        #: True while the thread waits with nothing queued; taken (set False) by the
+        #: ``emit()`` that must wake it.  Read and written under ``lock`` only.
+        self.idle = True
         self.sent = 0
         self.resent = 0
         self.resubscriptions = 0
         self.subscribed = threading.Event()  # set once every endpoint has subscribed
+        self._wakeup = threading.Lock()  # a binary semaphore: released = a wake-up is pending
+        self._wakeup.acquire()
         self._start_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop = False
-        self._sleeping = False
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_r, False)
-        os.set_blocking(self._wake_w, False)
 
-    # -- called from emit() and the API -------------------------------------------------
-
-    def notify(self) -> None:
-        """An event was queued: start the thread, or wake it if it sleeps.  Never blocks."""
+    def wake(self) -> None:
+        """Start the thread, or wake it.  Never blocks; never releases the GIL."""
         if self._thread is None:
             self.start()
-        elif self._sleeping:
-            self._sleeping = False
-            self._wake()
+            return
+        try:
+            self._wakeup.release()
+        except RuntimeError:  # released already: a wake-up is pending
+            pass
 
     def start(self) -> None:
         """Start the thread (idempotent)."""
@@ -87,26 +109,11 @@ class IOThread:
         return self._thread is not None
 
     def stop(self, timeout: float) -> None:
-        """Ask the thread to send what is queued and exit; wait up to ``timeout`` s; close the pipe."""
+        """Ask the thread to send what is queued and exit; wait up to ``timeout`` s."""
         if self._thread is not None:
             self._stop = True
-            self._wake()
+            self.wake()
             self._thread.join(timeout)
-        self.close_pipe()
-
-    def close_pipe(self) -> None:
-        """Close the wake-up pipe (also what a forked child does with its parent's)."""
-        for fd in (self._wake_r, self._wake_w):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-
-    def _wake(self) -> None:
-        try:
-            os.write(self._wake_w, b"\0")
-        except OSError:  # full pipe: a wake-up is pending anyway; closed: stopping
-            pass
 
     # -- the thread ---------------------------------------------------------------------
 
@@ -136,55 +143,61 @@ class IOThread:
     def _run(self) -> None:
         ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         socks = [self._open_socket(ctx, endpoint) for endpoint in self.options.endpoints]
-        poller = zmq.Poller()
-        for sock in socks:
-            poller.register(sock, zmq.POLLIN)
-        poller.register(self._wake_r, zmq.POLLIN)
-        recent: deque[tuple[float, bytes]] = deque()
-        queue = self.queue
+        recent: deque[tuple[float, bytes]] = deque(maxlen=self.options.resend_events)
+        queue, lock, wakeup = self.queue, self.lock, self._wakeup
         subscribed: set[zmq.Socket[bytes]] = set()
-        last_sent = 0.0
+        next_check = last_sent = 0.0
         try:
             while True:
-                events = dict(poller.poll(1000 if self._sleeping else 0))
-                if self._wake_r in events:
-                    try:
-                        os.read(self._wake_r, 4096)
-                    except BlockingIOError:
-                        pass
-                for sock in socks:
-                    if sock in events and self._on_subscriptions(sock, recent):
-                        subscribed.add(sock)
-                        if len(subscribed) == len(socks):
-                            self.subscribed.set()
                 now = time.monotonic()
-                sent = 0
-                while queue:
-                    data = queue.popleft()
-                    for sock in socks:
-                        sock.send(data, zmq.NOBLOCK)
-                    recent.append((now, data))
-                    sent += 1
-                if sent:
-                    last_sent = now
-                    self.sent += sent
+                if now >= next_check:  # at most every CHECK_S, however busy
+                    next_check = now + CHECK_S
                     self._trim(recent, now)
-                if self._stop and not queue:
-                    return
-                if not queue and now - last_sent < LINGER_S:
-                    # Busy lately: look at the queue again shortly instead of sleeping,
-                    # so emit() need not pay a pipe write to wake this thread.
-                    time.sleep(LINGER_TICK_S)
-                    continue
-                self._sleeping = True
-                if queue or self._stop:
-                    self._sleeping = False
+                    for sock in socks:
+                        if int(sock.get(zmq.EVENTS)) & zmq.POLLIN and self._on_subscriptions(sock, recent):
+                            subscribed.add(sock)
+                            if len(subscribed) == len(socks):
+                                self.subscribed.set()
+                busy = False
+                if queue:
+                    self._send_queued(socks, recent, now)
+                    busy, last_sent = now - last_sent < BUSY_S, now
+                with lock:
+                    if self._stop and not queue:
+                        return
+                    if not busy:
+                        if queue:
+                            continue
+                        self.idle = True
+                # Busy (two sends within BUSY_S): look again after BATCH_S without being
+                # woken, so emit() makes no system call meanwhile; else wait until
+                # emit() wakes us (or CHECK_S passes).
+                wakeup.acquire(timeout=BATCH_S if busy else CHECK_S)
         except zmq.ZMQError as exc:
             log.warning("emitter_sdk.io_thread_stopped error=%r", str(exc))
         finally:
             for sock in socks:
                 sock.close(linger=200 if sock in subscribed else 0)
             ctx.term()
+
+    def _send_queued(self, socks: list[zmq.Socket[bytes]], recent: deque[tuple[float, bytes]], now: float) -> None:
+        """Send everything queued to every endpoint and keep it in ``recent`` (stamped ``now``)."""
+        queue, keep, send, sent = self.queue, recent.append, _SEND, 0
+        if len(socks) == 1:
+            sock = socks[0]
+            while queue:
+                data = queue.popleft()
+                send(sock, data, zmq.NOBLOCK)
+                keep((now, data))
+                sent += 1
+        else:
+            while queue:
+                data = queue.popleft()
+                for sock in socks:
+                    send(sock, data, zmq.NOBLOCK)
+                keep((now, data))
+                sent += 1
+        self.sent += sent
 
     def _on_subscriptions(self, sock: zmq.Socket[bytes], recent: deque[tuple[float, bytes]]) -> bool:
         """Apply ``sock``'s (un)subscriptions; on a subscription re-send ``recent`` there.  True if resubscribed."""
@@ -209,9 +222,7 @@ class IOThread:
         return True
 
     def _trim(self, recent: deque[tuple[float, bytes]], now: float) -> None:
-        """Bound the re-send buffer by count and age."""
-        while len(recent) > self.options.resend_events:
-            recent.popleft()
+        """Bound the re-send buffer by age (its ``maxlen`` bounds the count)."""
         oldest = now - self.options.resend_seconds
         while recent and recent[0][0] < oldest:
             recent.popleft()

@@ -203,3 +203,44 @@ def test_emitter_with_two_endpoints_sends_each_event_to_both_and_resends_per_end
         assert status["upstream_gaps"]["count"] == 0
         assert {p["id"]: p["last_seq"] for p in status["producers"]["recent"]} == {producer: 150}
     assert a.status()["events"]["duplicate"] == 0  # b's re-send did not go to a
+
+
+def test_io_thread_wakes_once_per_event_after_a_pause_and_does_not_tick(gateway) -> None:
+    """Issue 16: no polling ticks.  The I/O thread's voluntary context switches (from
+    ``/proc``) count how often it blocked: about once per event emitted after a pause,
+    and only the subscription check (every ``CHECK_S``) while idle.  The lingering
+    design it replaces blocked ~8 times per such event (0.2 ms ticks for 2 ms)."""
+    result = run_python(
+        textwrap.dedent(
+            f"""
+            import threading, time
+            from emitter_sdk import Emitter
+            from emitter_sdk.io_thread import CHECK_S
+
+            def switches(tid):
+                with open(f"/proc/self/task/{{tid}}/status") as fh:
+                    for line in fh:
+                        if line.startswith("voluntary_ctxt_switches"):
+                            return int(line.split()[1])
+
+            em = Emitter({gateway.ingest!r})
+            assert em.wait_subscribed(10)
+            io = next(t for t in threading.enumerate() if t.name == f"emitter-{{em.producer}}")
+            before = switches(io.native_id)
+            time.sleep(1.0)  # idle: what the thread does with nothing to send
+            idle = switches(io.native_id) - before
+            before = switches(io.native_id)
+            for i in range(200):
+                em.emit("task.progress", payload={{"i": i}})
+                time.sleep(0.005)  # a pause after each event: each one finds the thread asleep
+            assert em.flush(10)
+            per_event = (switches(io.native_id) - before) / 200
+            em.close()
+            assert idle <= 1.5 / CHECK_S, idle
+            assert per_event <= 3, per_event
+            print(idle, per_event)
+            """
+        )
+    )
+    assert result.returncode == 0, result.stderr
+    wait_for(lambda: gateway.status()["events"]["accepted"] == 200, 10, "200 accepted")
