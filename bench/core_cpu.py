@@ -169,6 +169,11 @@ def compare(ingest: str, rates: list[int], reps: int, seconds: float, ab: str | 
     return {"seconds": seconds, "rows": rows, "target_met": verdicts}
 
 
+def ab_figures(row: dict[str, Any]) -> str:
+    ab = row["ab"]
+    return f"   A/B SDK {ab['cpu_pct']:.2f} % ({row['ab_ratio']:.2f}×) p99.9 {ab['p99_9_us']:.1f}"
+
+
 def table(result: dict[str, Any]) -> str:
     head = (
         f"{'rate':>6} {'rep':>3} {'bare CPU %':>10} {'SDK CPU %':>9} {'ratio':>6}"
@@ -180,7 +185,7 @@ def table(result: dict[str, Any]) -> str:
         lines.append(
             f"{r['rate']:>6} {r['rep']:>3} {bare['cpu_pct']:>10.2f} {sdk['cpu_pct']:>9.2f} {r['ratio']:>6.2f}"
             f" {sdk['p50_us']:>11.2f} {sdk['p99_9_us']:>8.1f} {bare['p50_us']:>11.2f} {bare['p99_9_us']:>8.1f}"
-            + (f"   A/B SDK {r['ab']['cpu_pct']:.2f} % ({r['ab_ratio']:.2f}×) p99.9 {r['ab']['p99_9_us']:.1f}" if "ab" in r else "")
+            + (ab_figures(r) if "ab" in r else "")
         )
     for rate, ok in result["target_met"].items():
         ratios = " / ".join(f"{r['ratio']:.2f}" for r in result["rows"] if str(r["rate"]) == rate)
