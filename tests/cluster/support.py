@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any
 
 import zmq
@@ -83,4 +84,88 @@ class Recorder(threading.Thread):
 
     def stop(self) -> None:
         self._halt.set()
+        self.join(5)
+
+
+class PacedSender(threading.Thread):
+    """Sends pseq 1, 2, … through a :class:`FanProducer` at ``rate`` events/s until stopped."""
+
+    def __init__(self, ingests: list[str], rate: int, producer: str = "paced001") -> None:
+        super().__init__(daemon=True)
+        self.fan = FanProducer(ingests, producer=producer)
+        self.rate = rate
+        self.sent = 0
+        self.halt = threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        started = time.monotonic()
+        while not self.halt.is_set():
+            self.fan.send(self.sent + 1, entity=("task", f"p{self.sent % 7}"))
+            self.sent += 1
+            if self.sent % 10 == 0:
+                self.halt.wait(max(0.0, started + self.sent / self.rate - time.monotonic()))
+
+    def finish(self) -> int:
+        self.halt.set()
+        self.join(5)
+        self.fan.close()
+        return self.sent
+
+
+class FailoverClient(threading.Thread):
+    """A WebSocket client given several nodes: after any disconnect it resumes (``since``/``epoch``)
+    on the next node, backing off briefly, and keeps every message it was sent."""
+
+    def __init__(self, urls: list[str]) -> None:
+        super().__init__(daemon=True)
+        self.urls = urls
+        self.current = 0
+        self.messages: list[dict[str, Any]] = []
+        self.hellos: list[dict[str, Any]] = []
+        self.close_codes: list[int | None] = []
+        self.last_seq: int | None = None
+        self.epoch: str | None = None
+        self.halt = threading.Event()
+        self.start()
+        wait_for(lambda: self.hellos, 10, "client connected")
+
+    def events(self) -> list[dict[str, Any]]:
+        return [m for m in self.messages if not m["type"].startswith("gateway.")]
+
+    def gaps(self) -> list[dict[str, Any]]:
+        return [m for m in self.messages if m["type"] == "gateway.gap"]
+
+    def run(self) -> None:
+        while not self.halt.is_set():
+            query = "" if self.epoch is None else f"?since={self.last_seq}&epoch={self.epoch}"
+            try:
+                with connect(self.urls[self.current] + query, max_size=None, open_timeout=2) as ws:
+                    while not self.halt.is_set():
+                        try:
+                            self._take(json.loads(ws.recv(timeout=0.2)))
+                        except TimeoutError:
+                            continue
+            except ConnectionClosed as exc:
+                self.close_codes.append(exc.rcvd.code if exc.rcvd is not None else None)
+            except (OSError, TimeoutError):
+                self.close_codes.append(None)
+            self.current = (self.current + 1) % len(self.urls)
+            self.halt.wait(0.05)
+
+    def _take(self, message: dict[str, Any]) -> None:
+        if message["type"] == "gateway.hello":
+            self.hellos.append(message)
+            self.epoch = message["epoch"]
+            if self.last_seq is None:
+                self.last_seq = message["seq"]
+            return
+        self.messages.append(message)
+        if message["type"] == "gateway.gap" and "to" in message:
+            self.last_seq = max(self.last_seq or 0, message["to"])
+        elif message["type"] != "gateway.gap":
+            self.last_seq = message["seq"]
+
+    def stop(self) -> None:
+        self.halt.set()
         self.join(5)

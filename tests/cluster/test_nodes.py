@@ -10,6 +10,7 @@ import json
 
 import nats
 
+from emitter_sdk import Emitter
 from tests.cluster.conftest import NodeFactory
 from tests.cluster.support import FanProducer, Recorder
 from tests.conftest import wait_for
@@ -52,6 +53,28 @@ def test_two_nodes_send_the_same_events_and_gaps_byte_for_byte(nats1: NatsCluste
     assert status_a["cluster"]["lag"] == 0
     fan.close()
     only_b.close()
+
+
+def test_an_emitter_connected_to_both_nodes_puts_each_event_in_the_stream_once(
+    nats1: NatsCluster, node_factory: NodeFactory
+) -> None:
+    a, b = node_factory(nats1), node_factory(nats1)
+    clients = [Recorder(a.ws_url), Recorder(b.ws_url)]
+    with Emitter([a.ingest, b.ingest]) as em:
+        assert em.wait_subscribed(10)
+        for i in range(2000):
+            em.emit("task.progress", entity=("task", f"t{i % 5}"), payload={"i": i})
+        assert em.flush(10)
+        wait_for(lambda: a.status()["seq"] == b.status()["seq"] == 2000, 15, "2000 events on both nodes")
+        assert em.stats.dropped == 0
+    for client in clients:
+        events = client.wait_events(2000)
+        client.stop()
+        assert [e["payload"]["i"] for e in events] == list(range(2000))
+        assert [e["seq"] for e in events] == list(range(1, 2001))
+    assert clients[0].frames[1:] == clients[1].frames[1:]
+    duplicates = a.status()["events"]["duplicate"] + b.status()["events"]["duplicate"]
+    assert duplicates > 0  # each event reached both nodes; the one that lost the race dropped it
 
 
 def test_resume_older_than_the_ring_but_inside_the_stream_has_no_hole(

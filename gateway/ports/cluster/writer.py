@@ -99,8 +99,9 @@ class RecordWriter:
             max_events=RECORD_EVENTS,
             max_bytes=RECORD_BYTES,
         )
-        if not plan.record.events:
+        if not plan.record.events:  # all carried by other nodes already
             self._consume(plan.taken, plan.duplicates)
+            self.problem = None
             return True
         try:
             ack = await source.js.publish(
@@ -110,8 +111,9 @@ class RecordWriter:
                 headers={api.Header.EXPECTED_LAST_SEQUENCE: str(base)},
             )
         except APIError as exc:
-            if exc.err_code == WRONG_LAST_SEQUENCE:
+            if exc.err_code == WRONG_LAST_SEQUENCE:  # the stream answered: another node won
                 self.conflicts += 1
+                self.problem = None
                 await source.wait_applied(base + 1, PUBLISH_TIMEOUT)
                 return True
             return self._failed(exc)
