@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench venv browser service-tools nats node node-example install clean
+.PHONY: run test lint bench cluster-demo venv browser service-tools nats node node-example install clean
 
 venv: $(STAMP)
 
@@ -70,8 +70,14 @@ $(NODE_EXAMPLE)/node_modules/.package-lock.json: $(NODE_EXAMPLE)/package-lock.js
 
 ## Throughput, latency, Core cost and memory against issue 8's targets (≤ 10 min, loopback only);
 ## PNG charts beside the JSON, drawn in Chromium.
-bench: venv node browser
+bench: venv node browser nats
 	$(PY) -m bench.run
+	$(PY) -m bench.cluster
+
+## Three NATS servers and two gateway nodes on loopback, `gatewayctl demo` into node A,
+## both monitor pages live; Ctrl-C stops everything (docs/cluster.md).
+cluster-demo: venv nats
+	$(PY) deploy/cluster/demo.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

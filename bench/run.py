@@ -234,10 +234,12 @@ def run_fanout(
     deflate: bool = False,
     compression: str = "on",
     system: str = "gateway",
+    args: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """One fan-out run against ``gatewayd`` or (``system="nchan"``, fixed rates) Nchan.
 
-    ``deflate``: the clients offer permessage-deflate (``compression``: the gateway's answer).
+    ``deflate``: the clients offer permessage-deflate (``compression``: the gateway's answer);
+    ``args``: more ``gatewayd`` options (a cluster node: ``bench/cluster.py``).
     """
     progress = workdir / f"progress-{n}-{rate}.bin"
     progress.write_bytes(b"\0" * 8)
@@ -247,7 +249,7 @@ def run_fanout(
 
             server: Any = stack.enter_context(nchan.nchan(workdir, free_port()))
         else:
-            server = stack.enter_context(gateway(workdir, "--compression", compression))
+            server = stack.enter_context(gateway(workdir, "--compression", compression, *args))
         client = LoadClient(server.ws_url, n, progress, deflate)
         stack.callback(client.close)
         ready = client.line()

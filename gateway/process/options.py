@@ -59,6 +59,6 @@ DESCRIPTIONS: dict[str, str] = {
     "cluster": "Comma-separated nats://HOST:PORT of a NATS JetStream cluster: this gateway becomes one node of it.",
     "cluster_stream": "The JetStream stream the nodes share (created by the first node that finds it missing).",
     "cluster_replicas": "Copies of the stream JetStream keeps: 3 in production (survives one NATS server lost).",
-    "cluster_max_events": "Stream retention: at most this many records (each holds one or more events).",
+    "cluster_max_events": "Stream retention: about this many events (whole records are purged beyond it).",
     "cluster_max_age": "Stream retention by age, like 24h, 90m, 30s or 7d: how far back any node can resume.",
 }

@@ -269,3 +269,22 @@ def test_close_cause_tells_a_full_gateway_from_a_down_one(lib: Page) -> None:
         """,
     )
     assert causes == ["full", "full", "slow", "down", "restarting", "refused", "down", "closed"]
+
+
+def test_failover_tries_every_node_in_turn_before_backing_off_further(lib: Page) -> None:
+    out = js(
+        lib,
+        """
+        const urls = ["ws://a/ws/events", "ws://b/ws/events", "ws://c/ws/events"];
+        const steps = [];
+        let current = 0;
+        for (let attempt = 0; attempt < 7; attempt++) {
+          const next = lib.failoverUrl(urls, current, attempt);
+          steps.push([next.index, next.step]);
+          current = next.index;
+        }
+        return { steps, single: lib.failoverUrl(["ws://a/"], 0, 3) };
+        """,
+    )
+    assert out["steps"] == [[1, 0], [2, 0], [0, 0], [1, 1], [2, 1], [0, 1], [1, 2]]  # a round per step
+    assert out["single"] == {"index": 0, "step": 3}

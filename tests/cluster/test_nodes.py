@@ -104,6 +104,28 @@ def test_resume_older_than_the_ring_but_inside_the_stream_has_no_hole(
     producer.close()
 
 
+def test_the_stream_keeps_about_max_events_and_an_older_resume_is_an_evicted_gap(
+    nats1: NatsCluster, node_factory: NodeFactory
+) -> None:
+    a = node_factory(nats1, "--ring-size", "100", "--cluster-max-events", "500")
+    producer = RawProducer(a.ingest, producer="trim0001")
+    for burst in range(40):
+        for pseq in range(burst * 50 + 1, burst * 50 + 51):
+            producer.send(pseq)
+        wait_for(lambda b=burst: a.status()["seq"] == b * 50 + 50, 10, "the burst sequenced")
+    cluster = a.status()["cluster"]
+    assert 2000 - 500 - 64 - 50 < cluster["oldest_seq"] <= 2000 - 500 + 1, cluster  # slack + a record
+    oldest = cluster["oldest_seq"]
+    client = Recorder(f"{a.ws_url}?since=0&epoch={a.status()['epoch']}")
+    events = client.wait_events(2000 - oldest + 1)
+    client.stop()
+    hello, gap = client.messages()[:2]
+    assert hello["oldest"] == oldest
+    assert gap == {"type": "gateway.gap", "reason": "evicted", "from": 1, "to": oldest - 1}
+    assert [e["seq"] for e in events] == list(range(oldest, 2001))
+    producer.close()
+
+
 async def _recreate(urls: str, name: str) -> None:
     nc = await nats.connect(servers=urls.split(","))
     js = nc.jetstream()

@@ -55,3 +55,22 @@ def test_a_record_gives_the_same_entries_on_every_node() -> None:
     assert [(e.seq, e.frame, e.upstream_gap) for e in first] == [(e.seq, e.frame, e.upstream_gap) for e in second]
     assert first[1].upstream_gap == b'{"type":"gateway.gap","reason":"upstream","producer":"p","missed":3,"seq":2}'
     assert first[0].coalesce_key == ("task.progress", "task", "a")
+
+
+def test_a_pipelined_plan_follows_the_positions_of_records_not_yet_applied() -> None:
+    tracker = ProducerTracker()
+    tracker.admit("p", 3, 0.0)
+    first = plan([ev("p", 4), ev("p", 5)], tracker, first_seq=10)
+    assert first.positions == {"p": 5}
+    second = plan_record(
+        [ev("p", 5), ev("p", 6), ev("q", 1)],
+        tracker,
+        epoch="e1",
+        first_seq=12,
+        max_events=10,
+        max_bytes=1 << 20,
+        ahead=first.positions,
+    )
+    assert second.duplicates == 1  # 5 is in the first record, though the tracker is still at 3
+    assert [(e.pseq, e.missed) for e in second.record.events] == [(6, 0), (1, 0)]
+    assert second.record.first_seq == 12 and second.positions == {"p": 6, "q": 1}

@@ -3,7 +3,7 @@
  *
  *   import { EventGatewayClient } from "/client.js";      // ES module
  *   // or, after <script type="module" src="/client.js">: globalThis.EventGatewayClient
- *   const client = new EventGatewayClient("/ws/events", {
+ *   const client = new EventGatewayClient("/ws/events", {   // or a list of nodes' URLs
  *     types: "task.*", entity: "task:abc", token: "…",
  *     onEvent: (event) => …, onGap: (gap) => …, onState: (state, detail) => …,
  *   });
@@ -11,6 +11,9 @@
  *
  * Guarantees (the gateway's SPEC, seen from the browser):
  * - Reconnects by itself with exponential backoff and jitter (`backoffDelay`).
+ * - Given several URLs (the nodes of a cluster, which share `seq` and `epoch`), each
+ *   reconnect goes to the next one (`failoverUrl`): a node that dies is left for the next
+ *   at once, and the backoff grows only once every node has been tried.
  * - Resumes with `since`/`epoch`: the cursor is the last seq accounted for (an event
  *   delivered, or the end of a gap), so a reconnect loses nothing the ring still holds.
  * - Never hands the app the same event twice: de-duplicated by `seq` within an epoch and
@@ -18,7 +21,7 @@
  * - Whatever it could not recover is reported through `onGap` (`gateway.gap`).
  * - The token travels as the `bearer.<token>` subprotocol, never in the URL.
  *
- * The pure parts (`backoffDelay`, `ResumeCursor`, `buildUrl`, `parseList`) take values and
+ * The pure parts (`backoffDelay`, `failoverUrl`, `ResumeCursor`, `buildUrl`, `parseList`) take values and
  * return values, so they are unit-tested without sockets.
  */
 
@@ -36,6 +39,16 @@ export function backoffDelay(attempt, options = {}, random = Math.random) {
   const exponent = Math.min(Math.max(0, attempt | 0), 64);
   const ceiling = Math.min(max, initial * Math.pow(factor, exponent));
   return Math.round(ceiling * (1 - jitter * random()));
+}
+
+/**
+ * Which of `urls` reconnect attempt `attempt` (0 = first retry) uses after a connection
+ * to `urls[current]`, and its backoff step: the next node in turn, the backoff step
+ * counting whole rounds over the nodes (every node is tried before waiting longer).
+ */
+export function failoverUrl(urls, current, attempt) {
+  const n = Math.max(1, urls.length);
+  return { index: (current + 1) % n, step: Math.floor(Math.max(0, attempt) / n) };
 }
 
 /** `"a, b,,c"` or `["a", "b"]` → `["a", "b", "c"]`; null/empty → `[]`. */
@@ -150,7 +163,7 @@ export class ResumeCursor {
  */
 export function closeCause(code, reason = "") {
   if (code === 1013) return String(reason).startsWith("over capacity") ? "full" : "slow";
-  if (code === 1001) return "restarting";
+  if (code === 1001 || code === 1012) return "restarting"; // 1012: a cluster's stream was re-created
   if (code === 1008) return "refused";
   if (code === 1006 || code === 4000) return "down";
   return "closed";
@@ -168,6 +181,7 @@ const PING_TIMEOUT_MS = 10000; //  … and reconnect if no pong comes back in ti
  * close that caused a reconnect `code`, `reason` and `cause` (`closeCause`: `"full"`
  * when the gateway is over capacity, `"down"` when it cannot be reached, …).
  *
+ * `url`: one WebSocket URL, or several (an array or "a,b"): the nodes of a cluster.
  * Options: `types`, `entity` (string "a,b" or array), `token`, `since`/`epoch` (start
  * point), `onEvent`, `onGap`, `onState`, `onError` (a `gateway.error` message),
  * `backoff` (see `DEFAULT_BACKOFF`), `autoConnect` (default true), `WebSocket` (an
@@ -175,7 +189,9 @@ const PING_TIMEOUT_MS = 10000; //  … and reconnect if no pong comes back in ti
  */
 export class EventGatewayClient {
   constructor(url = "/ws/events", options = {}) {
-    this.url = url;
+    this.urls = parseList(url);
+    if (this.urls.length === 0) this.urls = ["/ws/events"];
+    this.urlIndex = 0;
     this.options = options;
     this.types = parseList(options.types);
     this.entity = parseList(options.entity);
@@ -192,6 +208,11 @@ export class EventGatewayClient {
     this._lastMessageAt = 0;
     this._pings = [];
     if (options.autoConnect !== false) this.connect();
+  }
+
+  /** The node the next connection goes to (one of the URLs given). */
+  get url() {
+    return this.urls[this.urlIndex];
   }
 
   /** The URL the next connection uses (filter plus resume point). */
@@ -294,7 +315,9 @@ export class EventGatewayClient {
   }
 
   _scheduleReconnect(detail) {
-    const delay = backoffDelay(this.attempt, this.options.backoff);
+    const { index, step } = failoverUrl(this.urls, this.urlIndex, this.attempt);
+    this.urlIndex = index;
+    const delay = backoffDelay(step, this.options.backoff);
     this.attempt += 1;
     this._setState("reconnecting", { ...detail, delay });
     this._retryTimer = setTimeout(() => {
@@ -357,6 +380,7 @@ globalThis.EventGateway = {
   EventGatewayClient,
   ResumeCursor,
   backoffDelay,
+  failoverUrl,
   buildUrl,
   closeCause,
   parseList,

@@ -18,7 +18,7 @@ event) and ``max_events`` events.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping
 
 import msgspec
 
@@ -74,22 +74,28 @@ class Plan(msgspec.Struct):
     #: Pending events consumed (published in the record or dropped as duplicates).
     taken: int
     duplicates: int
+    #: Each producer's last ``pseq`` in this record (the positions it leaves behind).
+    positions: dict[str, int]
 
 
 def plan_record(
-    pending: Sequence[WireEvent],
+    pending: Iterable[WireEvent],
     tracker: ProducerTracker,
     *,
     epoch: str,
     first_seq: int,
     max_events: int,
     max_bytes: int,
+    ahead: Mapping[str, int] | None = None,
 ) -> Plan:
-    """Sequence a prefix of ``pending`` after the applied state (``tracker``, ``first_seq``).
+    """Sequence a prefix of ``pending`` after the applied state (``tracker``, ``first_seq``),
+    or after records this node published but has not applied yet (their producer
+    positions in ``ahead``, which win over ``tracker``'s).
 
-    Does not change ``tracker``: positions of producers inside this record are kept
-    in a local overlay, so the plan can be thrown away when another node wins.
+    Changes neither: the positions this record reaches are returned in
+    :attr:`Plan.positions`, so the plan can be thrown away when another node wins.
     """
+    ahead = ahead or {}
     overlay: dict[str, int] = {}
     events: list[RecordEvent] = []
     size = taken = duplicates = 0
@@ -98,6 +104,8 @@ def plan_record(
             break
         producer, pseq = event.producer, event.pseq
         last = overlay.get(producer)
+        if last is None:
+            last = ahead.get(producer)
         if last is None:
             state = tracker.get(producer)
             last = state.last_pseq if state is not None else pseq - 1
@@ -114,7 +122,7 @@ def plan_record(
         events.append(RecordEvent(event.type, kind, eid, json, producer, pseq, pseq - last - 1))
         overlay[producer] = pseq
         taken += 1
-    return Plan(Record(epoch, first_seq, events), taken, duplicates)
+    return Plan(Record(epoch, first_seq, events), taken, duplicates, overlay)
 
 
 def record_entries(

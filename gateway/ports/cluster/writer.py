@@ -6,8 +6,9 @@ never blocking) appends validated events to a bounded pending buffer.  The
 applied (``record.plan_record``) and publishes it with
 ``Nats-Expected-Last-Sequence`` = the applied stream sequence:
 
-- accepted: the events leave the buffer; the next record waits until the
-  reader has applied this one (so it is planned on it);
+- accepted: the events leave the buffer; the next record is planned right
+  after this one (pipelined: at most ``MAX_AHEAD`` records ahead of the reader),
+  with the producer positions this one reached;
 - wrong last sequence (another node won the position): wait for the reader to
   apply the newer records, plan again — events the winner already carried are
   now duplicates and drop;
@@ -43,6 +44,10 @@ RECORD_EVENTS = 4096
 RECORD_BYTES = 512 << 10
 WRONG_LAST_SEQUENCE = 10071
 PUBLISH_TIMEOUT = 2.0
+#: Records this node may have published beyond what its reader has applied (pipelining).
+MAX_AHEAD = 8
+#: Events the stream may hold beyond ``--cluster-max-events`` before records are purged.
+TRIM_SLACK = 64
 
 
 class RecordWriter:
@@ -58,6 +63,9 @@ class RecordWriter:
         self.conflicts = 0
         self.publish_errors = 0
         self.pending_dropped = 0
+        #: This node's newest published record not yet applied here: (its stream seq, the next
+        #: event seq, producer positions after it, epoch) — the next record is planned after it.
+        self._ahead: tuple[int, int, dict[str, int], str] | None = None
 
     def submit(self, events: list[WireEvent]) -> None:
         """Queue validated events for the stream; never blocks (drops past ``MAX_PENDING``)."""
@@ -85,19 +93,32 @@ class RecordWriter:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 1.0)
 
+    def _project(self) -> tuple[int, int, dict[str, int]]:
+        """Where the next record goes: after this node's own records still in flight to the
+        reader (pipelined), else after what it applied.  Returns (stream seq, first seq, positions)."""
+        source = self.source
+        stream = source.stream
+        ahead = self._ahead
+        if ahead is None or ahead[3] != stream.epoch or source.applied_sseq >= ahead[0]:
+            return source.applied_sseq, stream.ring.head + 1, {}
+        return ahead[0], ahead[1], ahead[2]
+
     async def _publish_one(self) -> bool:
         """Plan and publish one record; False when the stream could not take it (retry later)."""
         source = self.source
         stream = source.stream
         assert source.js is not None
-        base = source.applied_sseq
+        if self._ahead is not None and self._ahead[0] - source.applied_sseq > MAX_AHEAD:
+            await source.wait_applied(self._ahead[0] - MAX_AHEAD, PUBLISH_TIMEOUT)
+        base, first_seq, positions = self._project()
         plan = plan_record(
             self.pending,
             stream.tracker,
             epoch=stream.epoch,
-            first_seq=stream.ring.head + 1,
+            first_seq=first_seq,
             max_events=RECORD_EVENTS,
             max_bytes=RECORD_BYTES,
+            ahead=positions,
         )
         if not plan.record.events:  # all carried by other nodes already
             self._consume(plan.taken, plan.duplicates)
@@ -111,6 +132,7 @@ class RecordWriter:
                 headers={api.Header.EXPECTED_LAST_SEQUENCE: str(base)},
             )
         except APIError as exc:
+            self._ahead = None
             if exc.err_code == WRONG_LAST_SEQUENCE:  # the stream answered: another node won
                 self.conflicts += 1
                 self.problem = None
@@ -118,14 +140,37 @@ class RecordWriter:
                 return True
             return self._failed(exc)
         except Exception as exc:  # noqa: BLE001 - any transport failure: degrade, keep the events, retry
+            self._ahead = None
             return self._failed(exc)
         self._consume(plan.taken, plan.duplicates)
         self.records_published += 1
         self.events_published += len(plan.record.events)
         self.problem = None
         source.last_sseq = max(source.last_sseq, ack.seq)
-        await source.wait_applied(ack.seq, PUBLISH_TIMEOUT)
+        self._ahead = (ack.seq, plan.record.last_seq + 1, {**positions, **plan.positions}, plan.record.epoch)
+        await self._trim()
         return True
+
+    async def _trim(self) -> None:
+        """Keep about ``max_events`` events in the stream: once it holds ``TRIM_SLACK`` more,
+        purge the whole records older than the newest ``max_events``.
+
+        Any node may do it (a purge below a sequence is idempotent); a failure is left for the
+        next record.  JetStream's own ``max_msgs`` (records) and ``max_age`` bound it meanwhile.
+        """
+        source = self.source
+        head, limit = source.stream.ring.head, source.settings.max_events
+        oldest = source.oldest_seq()
+        if oldest is None or head - oldest + 1 <= limit + max(TRIM_SLACK, limit // 16) or source.js is None:
+            return
+        sseq = source.locate(head - limit + 1)
+        if sseq is None or sseq <= source.first_sseq:
+            return
+        try:
+            await source.js.purge_stream(source.name, seq=sseq)
+            source.first_sseq = sseq
+        except Exception as exc:  # noqa: BLE001 - retention is retried after the next records
+            log.warning("cluster.trim_failed", error=str(exc) or type(exc).__name__)
 
     def _consume(self, taken: int, duplicates: int) -> None:
         for _ in range(taken):
