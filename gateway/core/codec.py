@@ -1,20 +1,21 @@
-"""Bytes in, bytes out: ingest validation and client encodings.  Pure.
+"""Bytes in, bytes out: ingest validation and the v1 event encoding.  Pure.
 
 - :func:`decode_ingest` turns one ZeroMQ message into a :class:`WireEvent` or a
   rejection reason (a short fixed string, used as a counter label).
-- :func:`encode_event` renders an accepted event once, as v1 JSON and as a
-  ready-to-write WebSocket text frame.
-- :func:`ws_frame` builds an unmasked server frame (RFC 6455 §5.2).
+- :func:`encode_event` renders an accepted event once, as v1 JSON.
+
+Every other message the gateway sends, and the framing, is in :mod:`gateway.core.protocol`.
 """
 
 from __future__ import annotations
 
-import struct
 from typing import Any
 
 import msgspec
 
 from emitter_sdk.wire import DECODER, WireEvent, is_valid_type
+from gateway.core.cache import BoundedCache
+from gateway.core.protocol import PONG
 
 #: Rejection reasons, a fixed set (metrics labels).
 REJECT_REASONS = (
@@ -78,22 +79,18 @@ def decode_ingest(frames: list[bytes], max_bytes: int) -> WireEvent | str:
     return event
 
 
-#: type → "" (valid) or its rejection reason; bounded, emptied when full.
-_TYPE_VERDICTS: dict[str, str] = {}
-_TYPE_VERDICTS_MAX = 4096
+#: type → "" (valid) or its rejection reason.
+_TYPE_VERDICTS: BoundedCache[str, str] = BoundedCache()
 
 
 def _judge_type(event_type: str) -> str:
     if is_valid_type(event_type):
         verdict = ""
-    elif event_type.startswith("gateway.") or event_type == "pong":
+    elif event_type.startswith("gateway.") or event_type == PONG:
         verdict = "reserved"
     else:
         verdict = "type"
-    if len(_TYPE_VERDICTS) >= _TYPE_VERDICTS_MAX:
-        _TYPE_VERDICTS.clear()
-    _TYPE_VERDICTS[event_type] = verdict
-    return verdict
+    return _TYPE_VERDICTS.put(event_type, verdict)
 
 
 def encode_event(event: WireEvent, seq: int) -> bytes:
@@ -110,30 +107,3 @@ def encode_event(event: WireEvent, seq: int) -> bytes:
             f"{event.producer}:{event.pseq}",
         )
     )
-
-
-def encode_control(message: dict[str, Any]) -> bytes:
-    """JSON of a gateway control message (``gateway.*``, ``pong``)."""
-    return _JSON.encode(message)
-
-
-def encode_upstream_gap(producer: str, missed: int, seq: int) -> bytes:
-    """JSON of ``gateway.gap`` reason ``upstream``: ``missed`` events of ``producer`` lost before ``seq``."""
-    return _JSON.encode(
-        {"type": "gateway.gap", "reason": "upstream", "producer": producer, "missed": missed, "seq": seq}
-    )
-
-
-_H2 = struct.Struct("!BBH")
-_H8 = struct.Struct("!BBQ")
-
-
-def ws_frame(payload: bytes, opcode: int = 0x1, *, rsv1: bool = False) -> bytes:
-    """An unmasked, unfragmented server frame (FIN set) carrying ``payload``; ``rsv1`` marks it compressed."""
-    n = len(payload)
-    first = (0xC0 if rsv1 else 0x80) | opcode
-    if n < 126:
-        return bytes((first, n)) + payload
-    if n < 65536:
-        return _H2.pack(first, 126, n) + payload
-    return _H8.pack(first, 127, n) + payload

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import zlib
 
-from gateway.core.codec import ws_frame
+from gateway.core.protocol import ws_frame
 
 #: Window sizes zlib can produce raw deflate streams for (RFC 7692 allows 8, zlib does not).
 WBITS = range(9, 16)

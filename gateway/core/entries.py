@@ -8,7 +8,8 @@ byte what was sent before the restart.
 from __future__ import annotations
 
 from emitter_sdk.wire import WireEvent
-from gateway.core.codec import encode_event, ws_frame
+from gateway.core.codec import encode_event
+from gateway.core.protocol import ws_frame
 from gateway.core.ring import Entry
 
 

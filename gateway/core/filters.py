@@ -14,6 +14,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from gateway.core.cache import BoundedCache
+
 MAX_PATTERN_LEN = 200
 _TYPE_GLOB_RE = re.compile(r"^[a-z0-9_.*?\[\]!-]+$")
 
@@ -58,7 +60,7 @@ class Filter:
     #: For ``intersect``: an extra allowed-types constraint (credentials).
     allowed_types: tuple[str, ...] = ()
     allowed_entities: tuple[tuple[str, str], ...] = ()
-    _type_cache: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
+    _type_cache: BoundedCache[str, bool] = field(default_factory=BoundedCache, compare=False, repr=False)
 
     @property
     def key(self) -> tuple[object, ...]:
@@ -72,9 +74,7 @@ class Filter:
     def matches(self, type_: str, kind: str | None, eid: str | None) -> bool:
         ok = self._type_cache.get(type_)
         if ok is None:
-            ok = _glob_any(self.types, type_) and _glob_any(self.allowed_types, type_)
-            if len(self._type_cache) < 4096:
-                self._type_cache[type_] = ok
+            ok = self._type_cache.put(type_, _glob_any(self.types, type_) and _glob_any(self.allowed_types, type_))
         if not ok:
             return False
         return _entity_any(self.entities, kind, eid) and _entity_any(self.allowed_entities, kind, eid)

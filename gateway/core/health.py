@@ -4,7 +4,8 @@ Values in, values out: the monitor (``gateway.process.monitor``) records one
 :class:`Sample` of the cumulative counters per tick into a deque bounded to
 :data:`WINDOW` seconds, so "events per second", "clients dropped in the last
 minute" and "how fast the ring turns over" cost nothing on the data path.
-Memory is ``WINDOW / tick`` samples.
+Memory is ``WINDOW / tick`` samples.  :func:`degraded_reasons` is the rule that judges a
+``/status`` (published there, in ``/healthz`` and in systemd's ``STATUS=``).
 """
 
 from __future__ import annotations
@@ -13,9 +14,13 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.core.status import Status
+
 WINDOW = 60.0
 #: Span for the events/s rate and the recent loop-lag maximum.
 RECENT = 10.0
+#: Upstream loss this recent makes the gateway degraded (slow-client drops: the gateway's own window).
+UPSTREAM_GAP_WINDOW = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,3 +99,36 @@ class Health:
             "slow_client_skipped_window": last.slow_skipped - first.slow_skipped if first and last else 0,
             "last_slow_client_drop_at": self.last_slow_drop_at,
         }
+
+
+def degraded_reasons(status: Status, now: float) -> list[str]:
+    """Why a gateway is degraded, from its ``/status`` at ``now`` (wall clock); empty when it is not.
+
+    Degraded: not serving; upstream loss in the last minute; clients dropped for
+    slowness within the gateway's sampling window (a minute); the ring turning
+    over faster than ``ring_horizon`` (clients away that long cannot resume); a
+    cluster node that cannot use its stream; recent event-loop lag above
+    ``loop_lag_limit``; the state log disabled by a write error.
+    """
+    reasons = []
+    if not status.healthy:
+        reasons.append("not serving (ingest unbound or shutting down)")
+    gaps, health = status.upstream_gaps, status.health
+    if gaps.last_at and now - gaps.last_at < UPSTREAM_GAP_WINDOW:
+        reasons.append(f"upstream loss {now - gaps.last_at:.0f}s ago ({gaps.missed} events missed)")
+    disconnects, skipped = health.slow_client_disconnects_window, health.slow_client_skipped_window
+    if disconnects or skipped:
+        window = max(health.window_s, 1.0)
+        reasons.append(f"slow clients: {disconnects} disconnected, {skipped} events skipped in the last {window:.0f}s")
+    turnover, horizon = health.ring_turnover_s, health.ring_horizon_s
+    if turnover is not None and horizon and turnover < horizon:
+        reasons.append(f"ring turns over every {turnover:.0f}s, under the {horizon:.0f}s resume horizon")
+    problem = (status.cluster or {}).get("problem")
+    if problem:
+        reasons.append(f"cluster: {problem}")
+    if status.state.get("failed"):
+        reasons.append("state log disabled by a write error (restarts will not resume)")
+    lag, limit = health.loop_lag_recent_max_s, health.loop_lag_limit_s
+    if limit and lag > limit:
+        reasons.append(f"event loop lag {lag * 1000:.0f} ms (limit {limit * 1000:.0f} ms)")
+    return reasons

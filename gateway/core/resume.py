@@ -15,7 +15,7 @@ out, or reported in a gap).  Given the ring's ``oldest`` and ``head``:
 
 from __future__ import annotations
 
-from typing import Any
+from gateway.core.protocol import Message, gap
 
 
 def plan_resume(
@@ -25,20 +25,15 @@ def plan_resume(
     epoch: str,
     since: int | None,
     client_epoch: str | None,
-) -> tuple[int, dict[str, Any] | None]:
+) -> tuple[int, Message | None]:
     """Returns ``(start cursor, gap message or None)``."""
     first_held = oldest if oldest is not None else head + 1
     if client_epoch is not None and client_epoch != epoch:
-        return first_held - 1, {"type": "gateway.gap", "reason": "epoch", "from": 1, "to": first_held - 1}
+        return first_held - 1, gap("epoch", 1, first_held - 1)
     if since is None:
         return head, None
     if since >= head:
         return head, None
     if since + 1 < first_held:
-        gap = {"type": "gateway.gap", "reason": "evicted", "from": since + 1, "to": first_held - 1}
-        return first_held - 1, gap
+        return first_held - 1, gap("evicted", since + 1, first_held - 1)
     return since, None
-
-
-def hello(epoch: str, head: int, oldest: int | None) -> dict[str, Any]:
-    return {"type": "gateway.hello", "epoch": epoch, "seq": head, "oldest": oldest}

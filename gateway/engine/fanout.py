@@ -32,10 +32,10 @@ messages it is sent cover every seq from its start cursor onwards, in order.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, ClassVar
 
-from gateway.core.codec import encode_control, ws_frame
 from gateway.core.filters import Filter
+from gateway.core.protocol import Message, encode, gap
 from gateway.core.ring import Entry, Ring
 
 CATCH_UP_CHUNK = 512
@@ -44,7 +44,8 @@ SKIPPING_POLICIES = ("drop-oldest", "coalesce")
 
 
 class Subscriber:
-    """One client's delivery state.  Subclasses choose the byte format and how to close.
+    """One client's delivery state.  Each transport's subclass sets ``kind`` and its byte format
+    (:meth:`entry_bytes`, :meth:`control_bytes`) and how it closes (:meth:`kick`).
 
     Slotted, and holding no callable that points back at itself: one of these
     lives per connected client, so its size is part of the per-idle-client memory
@@ -67,7 +68,8 @@ class Subscriber:
         "peer",
         "transport",
     )
-    kind = "ws"
+    #: The transport's name (``/status`` ``clients.by_transport``); part of the render cache key.
+    kind: ClassVar[str]
 
     def __init__(
         self,
@@ -93,21 +95,23 @@ class Subscriber:
         self.cache_key: tuple[object, ...] = (self.kind, flt.key)
 
     def kick(self, code: int, reason: str) -> None:
-        """Close this client: WebSocket close ``code``; SSE ends the stream.  Per transport."""
+        """Close this client: WebSocket close ``code``; SSE ends the stream."""
         raise NotImplementedError
 
     def entry_bytes(self, entry: Entry) -> bytes:
-        return entry.frame
+        """The bytes that carry ``entry`` to this client."""
+        raise NotImplementedError
 
     def control_bytes(self, json: bytes) -> bytes:
-        return ws_frame(json)
+        """The bytes that carry an encoded control message to this client."""
+        raise NotImplementedError
 
     def write(self, data: bytes) -> None:
         self.transport.write(data)
 
-    def send_control(self, message: dict[str, Any]) -> None:
+    def send_control(self, message: Message) -> None:
         """Write one control message now, in order with the events already written."""
-        self.send_control_json(encode_control(message))
+        self.send_control_json(encode(message))
 
     def send_control_json(self, json: bytes) -> None:
         """Like :meth:`send_control`, for a message already encoded."""
@@ -292,7 +296,7 @@ class Hub:
         """
         if upto <= sub.cursor:
             return
-        sub.send_control({"type": "gateway.gap", "reason": "slow_client", "from": sub.cursor + 1, "to": upto})
+        sub.send_control(gap("slow_client", sub.cursor + 1, upto))
         for e in self.ring.after(sub.cursor, upto - sub.cursor):  # starts at oldest when cursor was evicted
             if e.seq > upto:
                 break
@@ -363,9 +367,7 @@ class Hub:
 
     @staticmethod
     def _gap_bytes(sub: Subscriber, first: int, last: int) -> bytes:
-        return sub.control_bytes(
-            encode_control({"type": "gateway.gap", "reason": "slow_client", "from": first, "to": last})
-        )
+        return sub.control_bytes(encode(gap("slow_client", first, last)))
 
     async def _pump_loop(self) -> None:
         while self.lagging:

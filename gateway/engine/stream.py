@@ -1,39 +1,34 @@
 """The sequenced stream: validated events in, ring entries and fan-out out.
 
 :class:`Stream` owns the order of the data path for each batch of ingest
-messages: validate (``codec``) → producer check (``sequencer``) → assign ``seq``
-→ encode once → persist (``store``, when configured, *before* any client sees
-the event) → append to the ring → ``Hub.broadcast``.  It runs on the event loop
+messages: validate (``codec``) → the source numbers them (``source``: producer
+check and ``seq`` on a single gateway) → encode once → :meth:`Stream.commit`:
+persist (``store``, when configured, *before* any client sees the event) →
+append to the ring → ``Hub.broadcast``.  It runs on the event loop
 thread and never awaits.  Counters here are the source of ``/status`` and
 ``/metrics``.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import time
 from typing import Protocol
 
 from emitter_sdk.wire import WireEvent
-from gateway.core.codec import REJECT_REASONS, decode_ingest, encode_upstream_gap
-from gateway.core.entries import make_entry
+from gateway.core.codec import REJECT_REASONS, decode_ingest
+from gateway.core.filters import Filter
 from gateway.core.histogram import LatencyHistogram
+from gateway.core.protocol import encode_upstream_gap
 from gateway.core.ring import Entry, Ring
 from gateway.core.sequencer import ProducerTracker
 from gateway.engine.fanout import Hub
+from gateway.engine.source import LocalSequencer, SequencedSource
 
 
 class EntrySink(Protocol):
     """Where accepted entries are persisted before fan-out (the state log)."""
 
     def append(self, entries: list[Entry]) -> None: ...
-
-
-class EventSource(Protocol):
-    """Where validated events go to be sequenced when this gateway does not sequence them
-    itself (a cluster node: ``gateway.ports.cluster``)."""
-
-    def submit(self, events: list[WireEvent]) -> None: ...
 
 
 class Stream:
@@ -55,12 +50,14 @@ class Stream:
         self.hub = hub
         self.epoch = epoch
         self.max_event_bytes = max_event_bytes
-        self.types_whitelist = tuple(types_whitelist or ())
+        #: ``--types-whitelist`` as a filter on types (empty: every type is allowed).
+        self.whitelist = Filter(tuple(types_whitelist or ()))
         self.coalesce_types = frozenset(coalesce_types or ())
         self.tracker = tracker or ProducerTracker()
         self.sink = sink
-        #: The cluster source, or None when this gateway sequences its own ingest.
-        self.source: EventSource | None = None
+        #: Who numbers the events (``gateway.engine.source``): the local sequencer unless
+        #: replaced (a cluster node's ``ClusterSource``).
+        self.source: SequencedSource = LocalSequencer(self)
         self.accepted = 0
         self.duplicates = 0
         self.upstream_gaps = 0
@@ -69,54 +66,36 @@ class Stream:
         self.rejected: dict[str, int] = dict.fromkeys(REJECT_REASONS, 0)
         #: Seconds from a batch's arrival to the end of its fan-out writes, one sample per batch.
         self.write_latency = LatencyHistogram()
-        self._allowed_cache: dict[str, bool] = {}
 
     @property
     def seq(self) -> int:
         return self.ring.head
 
     def ingest(self, messages: list[list[bytes]]) -> list[str]:
-        """Process a batch of raw ingest messages; returns the rejection reasons seen.
+        """Validate a batch of raw ingest messages and submit the valid events to the :attr:`source`.
 
-        With a :attr:`source` (a cluster node) valid events go to it, to be sequenced
-        by the cluster and come back through :meth:`commit`; otherwise they are
-        sequenced here.
+        Returns the rejection reasons seen.  The source numbers the events and
+        brings them back through :meth:`commit`: at once with the local sequencer,
+        later (in the stream's order) on a cluster node.
         """
         received = time.perf_counter()
         events, reasons = self.validate(messages)
-        if self.source is not None:
-            self.source.submit(events)
-            return reasons
-        now = time.time()
-        entries: list[Entry] = []
-        coalesce = self.coalesce_types
-        admit = self.tracker.admit
-        seq = self.ring.head + 1
-        for event in events:  # once per event: locals, one call per step
-            missed = admit(event.producer, event.pseq, now)
-            if missed < 0:
-                self.duplicates += 1
-                continue
-            gap = self.upstream_gap(event.producer, missed, seq, now) if missed else b""
-            entries.append(make_entry(event, seq, gap, coalesce))
-            seq += 1
-        self.commit(entries)
-        if entries:
-            self.write_latency.observe(time.perf_counter() - received)
+        self.source.submit(events, received)
         return reasons
 
     def validate(self, messages: list[list[bytes]]) -> tuple[list[WireEvent], list[str]]:
         """Decode and check each message; rejections counted by reason, each alone."""
         events: list[WireEvent] = []
         reasons: list[str] = []
-        max_bytes, whitelist = self.max_event_bytes, self.types_whitelist
+        max_bytes = self.max_event_bytes
+        whitelist = None if self.whitelist.matches_all else self.whitelist.matches
         for frames in messages:
             event = decode_ingest(frames, max_bytes)
             if isinstance(event, str):
                 self.rejected[event] += 1
                 reasons.append(event)
                 continue
-            if whitelist and not self._allowed(event.type):
+            if whitelist is not None and not whitelist(event.type, None, None):
                 self.rejected["not_allowed"] += 1
                 reasons.append("not_allowed")
                 continue
@@ -141,11 +120,3 @@ class Stream:
         self.upstream_missed += missed
         self.last_upstream_gap_at = now
         return encode_upstream_gap(producer, missed, seq)
-
-    def _allowed(self, event_type: str) -> bool:
-        ok = self._allowed_cache.get(event_type)
-        if ok is None:
-            ok = any(fnmatch.fnmatchcase(event_type, g) for g in self.types_whitelist)
-            if len(self._allowed_cache) < 4096:
-                self._allowed_cache[event_type] = ok
-        return ok

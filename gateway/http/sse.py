@@ -38,8 +38,8 @@ import msgspec
 import structlog
 from aiohttp import hdrs, web
 
-from gateway.core.codec import encode_control
 from gateway.core.filters import Filter
+from gateway.core.protocol import GAP, HELLO, Message, encode, sse_message
 from gateway.core.ring import Entry
 from gateway.engine.fanout import Subscriber
 from gateway.http.subscription import SUBSCRIPTIONS, RequestError
@@ -69,12 +69,6 @@ def parse_last_event_id(raw: str) -> tuple[int, str]:
     if not sep or not epoch or len(epoch) > 64 or not seq.isdigit() or len(seq) > 19:
         raise RequestError("Last-Event-ID must be <epoch>:<seq>")
     return int(seq), epoch
-
-
-def sse_message(event: str, data: bytes, ident: str | None = None) -> bytes:
-    """One SSE message; ``data`` is single-line JSON (msgspec escapes newlines)."""
-    head = f"id: {ident}\nevent: {event}\ndata: " if ident else f"event: {event}\ndata: "
-    return head.encode() + data + b"\n\n"
 
 
 class SseSubscriber(Subscriber):
@@ -113,15 +107,15 @@ class SseSubscriber(Subscriber):
     def control_bytes(self, json: bytes) -> bytes:
         return sse_message(_TYPED.decode(json).type, json)
 
-    def send_control(self, message: dict[str, Any]) -> None:
+    def send_control(self, message: Message) -> None:
         if self.closed or self.transport.is_closing():
             return
         ident = None
-        if message["type"] == "gateway.hello" and (self.since is None or self.since >= message["seq"]):
+        if message["type"] == HELLO and (self.since is None or self.since >= message["seq"]):
             ident = f"{self.epoch}:{message['seq']}"
-        elif message["type"] == "gateway.gap" and "to" in message:
+        elif message["type"] == GAP and "to" in message:
             ident = f"{self.epoch}:{message['to']}"
-        self.write(sse_message(message["type"], encode_control(message), ident))
+        self.write(sse_message(message["type"], encode(message), ident))
 
     def write(self, data: bytes) -> None:
         if self.chunked:
@@ -193,7 +187,7 @@ def resume_point(request: web.Request, since: int | None, epoch: str | None) -> 
 async def handle_sse(request: web.Request) -> web.StreamResponse:
     subs = request.app[SUBSCRIPTIONS]
     config = subs.settings
-    grant, since, epoch = subs.admit(request, resume_point)
+    grant, since, epoch = subs.admit(request, SseSubscriber.kind, resume_point)
     resp = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream; charset=utf-8",
@@ -216,7 +210,7 @@ async def handle_sse(request: web.Request) -> web.StreamResponse:
     sub = SseSubscriber(
         transport, grant.filter, peer, subs.stream.epoch, since, chunked=chunked, close_timeout=config.close_timeout
     )
-    if refuse_after_upgrade(subs.admission, peer) is not None:
+    if refuse_after_upgrade(subs.admission, peer, SseSubscriber.kind) is not None:
         sub.kick(1013, "over capacity")
         return resp
     set_keepalive(transport, config.tcp_keepalive)

@@ -19,13 +19,13 @@ import structlog
 from aiohttp import web
 
 from gateway.core.filters import Filter, FilterError, parse_entities, parse_types
-from gateway.core.resume import hello, plan_resume
+from gateway.core.protocol import hello
+from gateway.core.resume import plan_resume
 from gateway.engine.fanout import Hub, Subscriber
 from gateway.engine.stream import Stream
 from gateway.http.parts import ClientSettings
 from gateway.policy.auth import Authenticator, Grant
 from gateway.policy.limits import Admission, check_admission
-from gateway.ports.cluster.source import ClusterSource
 
 log = structlog.get_logger("gateway.subscription")
 
@@ -60,31 +60,21 @@ def parse_since(raw: str | None) -> int | None:
     return int(raw)
 
 
-def start_subscription(
-    stream: Stream,
-    hub: Hub,
-    sub: Subscriber,
-    since: int | None,
-    epoch: str | None,
-    cluster: ClusterSource | None = None,
-) -> None:
-    """Hello, resume gap, join the hub: one synchronous step.
+def start_subscription(stream: Stream, sub: Subscriber, since: int | None, epoch: str | None) -> None:
+    """Hello, resume gap, join: one synchronous step.
 
-    On a cluster node a resume point older than the ring but still in the stream is
-    replayed from the stream first (``ports.cluster.history``); the client joins the
-    hub when that replay reaches the ring."""
-    ring = stream.ring
+    A resume point in our epoch may reach back as far as the stream's source keeps
+    history (the ring on a single gateway; the JetStream stream on a cluster node,
+    replayed first by ``ports.cluster.history``); the source joins the client to the hub."""
+    ring, source = stream.ring, stream.source
     oldest = ring.oldest
-    if cluster is not None and since is not None and epoch in (None, stream.epoch):
-        oldest = cluster.oldest_held(oldest)
+    if since is not None and epoch in (None, stream.epoch):
+        oldest = source.oldest_held(oldest)
     start, gap = plan_resume(oldest=oldest, head=ring.head, epoch=stream.epoch, since=since, client_epoch=epoch)
     sub.send_control(hello(stream.epoch, ring.head, oldest))
     if gap is not None:
         sub.send_control(gap)
-    if cluster is not None and start + 1 < (ring.oldest or ring.head + 1):
-        cluster.replay(sub, start)
-    else:
-        hub.add(sub, start)
+    source.join(sub, start)
 
 
 class Subscriptions:
@@ -97,18 +87,15 @@ class Subscriptions:
         auth: Authenticator,
         admission: Admission,
         settings: ClientSettings,
-        cluster: ClusterSource | None = None,
     ) -> None:
         self.stream = stream
         self.hub = hub
-        #: The cluster source (``--cluster``), or None for a single node.
-        self.cluster = cluster
         self.auth = auth
         self.admission = admission
         self.settings = settings
 
     def admit(
-        self, request: web.Request, resume: Resume | None = None, *, capacity: bool = True
+        self, request: web.Request, transport: str, resume: Resume | None = None, *, capacity: bool = True
     ) -> tuple[Grant, int | None, str | None]:
         """Everything decided before a stream starts: the query (400), origin and credential
         (403/401/429, :meth:`Authenticator.authorize`) and, with ``capacity``, the client limits
@@ -121,16 +108,16 @@ class Subscriptions:
             if resume is not None:
                 since, epoch = resume(request, since, epoch)
         except RequestError as exc:
-            self.admission.refused["bad_request"] += 1
+            self.admission.count_refusal("bad_request", transport)
             raise web.HTTPBadRequest(text=f"{exc}\n") from None
         grant = self.auth.authorize(request, flt)
         if capacity:
-            check_admission(self.admission, request.remote or "?")
+            check_admission(self.admission, request.remote or "?", transport)
         return grant, since, epoch
 
     def join(self, sub: Subscriber, grant: Grant, since: int | None, epoch: str | None) -> None:
         """Start ``sub`` (see :func:`start_subscription`) and enforce its credential until :meth:`leave`."""
-        start_subscription(self.stream, self.hub, sub, since, epoch, self.cluster)
+        start_subscription(self.stream, sub, since, epoch)
         self.auth.watch(sub, grant)
         log.info(
             "client.connected",

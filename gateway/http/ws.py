@@ -26,7 +26,6 @@ later, so a peer that never reads cannot hold a socket or its buffers.
 from __future__ import annotations
 
 import asyncio
-import struct
 import time
 from typing import Any
 
@@ -36,9 +35,9 @@ from aiohttp import WebSocketError, WSCloseCode, WSMsgType, hdrs, web
 from aiohttp.web_request import BaseRequest
 from multidict import CIMultiDict
 
-from gateway.core.codec import ws_frame
 from gateway.core.deflate import deflate_frame, extension_header
 from gateway.core.filters import Filter
+from gateway.core.protocol import close_frame, error, pong, ws_frame
 from gateway.core.ring import Entry
 from gateway.engine.fanout import Subscriber
 from gateway.http.subscription import SUBSCRIPTIONS
@@ -59,6 +58,12 @@ class WsSubscriber(Subscriber):
     def __init__(self, transport: Any, flt: Filter, peer: str, close_timeout: float) -> None:
         super().__init__(transport, flt, peer)
         self.close_timeout = close_timeout
+
+    def entry_bytes(self, entry: Entry) -> bytes:
+        return entry.frame
+
+    def control_bytes(self, json: bytes) -> bytes:
+        return ws_frame(json)
 
     def kick(self, code: int, reason: str) -> None:
         kick_transport(self.transport, code, reason, self.close_timeout)
@@ -103,10 +108,6 @@ class _WebSocketResponse(web.WebSocketResponse):
         return headers, protocol, wbits, True
 
 
-def close_frame(code: int, reason: str) -> bytes:
-    return ws_frame(struct.pack("!H", code) + reason.encode()[:120], opcode=0x8)
-
-
 def kick_transport(transport: Any, code: int, reason: str, timeout: float) -> None:
     """Write a close frame after whatever is buffered, close, and abort if it has not drained in ``timeout`` s."""
     if transport is None or transport.is_closing():
@@ -120,7 +121,7 @@ async def handle_ws(request: web.Request) -> web.StreamResponse:
     subs = request.app[SUBSCRIPTIONS]
     config = subs.settings
     upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
-    grant, since, epoch = subs.admit(request, capacity=not upgrade)
+    grant, since, epoch = subs.admit(request, WsSubscriber.kind, capacity=not upgrade)
     ws = _WebSocketResponse(
         compress=config.compression == "on",
         heartbeat=config.ping_interval or None,
@@ -136,7 +137,7 @@ async def handle_ws(request: web.Request) -> web.StreamResponse:
     if transport is None:
         return ws
     peer = request.remote or "?"
-    refused = refuse_after_upgrade(subs.admission, peer)
+    refused = refuse_after_upgrade(subs.admission, peer, WsSubscriber.kind)
     if refused is not None:
         kick_transport(transport, 1013, f"over capacity ({refused})", config.close_timeout)
         return ws
@@ -156,7 +157,7 @@ async def handle_ws(request: web.Request) -> web.StreamResponse:
             if msg.type == WSMsgType.TEXT:
                 _on_text(sub, msg.data)
             elif msg.type == WSMsgType.BINARY:
-                sub.send_control({"type": "gateway.error", "error": "binary frames are not accepted"})
+                sub.send_control(error("binary frames are not accepted"))
             elif msg.type == WSMsgType.PING:
                 if not transport.is_closing():
                     transport.write(ws_frame(msg.data, opcode=0xA))
@@ -169,11 +170,11 @@ async def handle_ws(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-def _close_for_limit(admission: Admission, sub: Subscriber, limit: str, code: int, error: str) -> None:
+def _close_for_limit(admission: Admission, sub: Subscriber, limit: str, code: int, reason: str) -> None:
     """``gateway.error``, then the close frame; counted in ``clients.closed_by_limit``."""
     admission.closed_by_limit[limit] += 1
-    sub.send_control({"type": "gateway.error", "error": error})
-    admission.hub.close(sub, code, error)
+    sub.send_control(error(reason))
+    admission.hub.close(sub, code, reason)
     log.info("client.limit_closed", peer=sub.peer, limit=limit, code=code)
 
 
@@ -194,12 +195,12 @@ def _on_text(sub: Subscriber, data: str) -> None:
     try:
         message = _JSON_DECODER.decode(data)
     except msgspec.DecodeError:
-        sub.send_control({"type": "gateway.error", "error": "message is not JSON"})
+        sub.send_control(error("message is not JSON"))
         return
     if isinstance(message, dict) and message.get("type") == "ping":
-        sub.send_control({"type": "pong", "ts": _now_iso()})
+        sub.send_control(pong(_now_iso()))
         return
-    sub.send_control({"type": "gateway.error", "error": 'unknown message; only {"type": "ping"} is accepted'})
+    sub.send_control(error('unknown message; only {"type": "ping"} is accepted'))
 
 
 def _now_iso() -> str:

@@ -37,20 +37,19 @@ connection.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import ipaddress
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import jwt
 import structlog
 from aiohttp import web
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
-from gateway.core.filters import Filter, FilterError, parse_entities, parse_types
+from gateway.core.filters import Filter
+from gateway.core.throttle import LogThrottle
+from gateway.policy.credentials import Credentials, Refused, Scope, extract_token
+from gateway.policy.limits import FailureLimiter
+from gateway.policy.origins import normalize_origin, origin_allowed, own_origins
 from gateway.policy.peers import PeerPolicy, host_allowed, host_name, is_loopback
 
 if TYPE_CHECKING:
@@ -58,358 +57,48 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("gateway.auth")
 
-#: Failed attempts an address may make in a burst, then one more per ``FAILURE_REFILL_S``.
-FAILURE_BURST = 10
-FAILURE_REFILL_S = 6.0
 #: Refusal log events per reason are throttled to one per this many seconds.
 LOG_INTERVAL = 5.0
-#: Minimum HS256 secret length (RFC 7518 §3.2) and RSA key size accepted for JWTs.
-MIN_HS256_BYTES = 32
-MIN_RSA_BITS = 2048
-SUBPROTOCOL_PREFIX = "bearer."
-
-
-class CredentialsError(ValueError):
-    """A tokens or key file cannot be used; ``field`` names the option, ``str()`` says why."""
-
-    def __init__(self, field: str, why: str) -> None:
-        super().__init__(why)
-        self.field = field
-
-
-class Refused(Exception):
-    """A credential was judged and refused: ``status`` 401 or 403, ``reason`` is safe to show."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-
-# -- credentials (pure) ------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Scope:
-    """What one credential may see (empty = no limit) and until when (unix time)."""
+class Attempt:
+    """What auth judges of one subscribing request: plain values read off it by :meth:`Authenticator.authorize`."""
 
-    label: str
-    types: tuple[str, ...] = ()
-    entities: tuple[tuple[str, str], ...] = ()
-    expires_at: float | None = None
-
-    @property
-    def limits(self) -> tuple[object, ...]:
-        """Everything but the label: equal limits ⇔ the credential grants the same."""
-        return (self.types, self.entities, self.expires_at)
+    peer: str
+    scheme: str
+    host: str | None
+    origin: str | None = None
+    forwarded_proto: str | None = None
+    fetch_site: str | None = None
+    token: str | None = field(default=None, repr=False)
+    #: The ``bearer.<token>`` WebSocket subprotocol offered, to answer with.
+    protocol: str | None = None
 
 
 @dataclass(frozen=True)
-class Credentials:
-    """The parsed ``--tokens-file`` / ``--jwt-key-file`` for one ``--auth`` mode."""
+class Denial:
+    """A refused attempt: the HTTP status, the text (safe to show) and any headers to send."""
 
-    mode: str = "none"
-    #: SHA-256 digest of each static token → its scope.
-    tokens: Mapping[bytes, Scope] = field(default_factory=dict)
-    jwt_key: Any = None
-    jwt_algorithm: str = "HS256"
-    #: ``--jwt-issuer`` / ``--jwt-audience``: the ``iss`` / ``aud`` a token must carry (None: a
-    #: token's ``iss`` is not checked; a token carrying ``aud`` is refused, it is meant for another service).
-    jwt_issuer: str | None = None
-    jwt_audience: str | None = None
-    #: ``--jwt-leeway``: seconds of clock skew allowed on ``exp``, ``nbf`` and ``iat``.
-    jwt_leeway: float = 30.0
-    #: Digest of everything the verdicts depend on (mode, file bytes, JWT options): equal
-    #: fingerprints judge every token alike, so a SIGHUP that changed nothing judges nothing.
-    fingerprint: bytes = b""
+    status: int
+    text: str
+    headers: dict[str, str] = field(default_factory=dict)
 
-    def judge(self, token: str | None, now: float) -> Scope:
-        """The scope ``token`` grants at ``now``, or :class:`Refused`.  Never echoes the token."""
-        if self.mode == "none":
-            return Scope("anonymous")
-        if not token:
-            raise Refused(401, "a token is required")
-        if self.mode == "token":
-            scope = self.tokens.get(_digest(token))
-            if scope is None:
-                raise Refused(401, "unknown token")
-            return scope
-        return self._judge_jwt(token, now)
-
-    def _judge_jwt(self, token: str, now: float) -> Scope:
-        try:
-            claims = jwt.decode(
-                token,
-                self.jwt_key,
-                algorithms=[self.jwt_algorithm],
-                # exp is required, and checked below against ``now``; iss/aud when configured.
-                options={"verify_exp": False, "require": ["exp"]},
-                issuer=self.jwt_issuer,
-                audience=self.jwt_audience,
-                leeway=self.jwt_leeway,
-            )
-        except jwt.PyJWTError as exc:
-            # The class name, not the message: no part of the token reaches a log or a response.
-            raise Refused(401, f"invalid token ({type(exc).__name__})") from None
-        exp = claims["exp"]
-        if not isinstance(exp, int | float) or isinstance(exp, bool):
-            raise Refused(401, "invalid token: exp must be a number")
-        expires_at = float(exp) + self.jwt_leeway  # the connection is closed then (1008)
-        if expires_at <= now:
-            raise Refused(401, "token expired")
-        sub = claims.get("sub")
-        label = f"jwt:{sub[:64]}" if isinstance(sub, str) else "jwt"
-        types = _claim_list(claims, "types", parse_types)
-        entities = _claim_list(claims, "entities", parse_entities)
-        return Scope(label, types, entities, expires_at)
+    def error(self) -> web.HTTPException:
+        """The aiohttp error that sends this denial."""
+        return _DENIALS[self.status](text=self.text, headers=self.headers)
 
 
-def _claim_list(claims: Mapping[str, Any], name: str, parse: Callable[[str], tuple[Any, ...]]) -> tuple[Any, ...]:
-    """A ``types``/``entities`` claim: absent = no limit; present = a non-empty list of selectors."""
-    if name not in claims:
-        return ()
-    value = claims[name]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise Refused(403, f"claim {name!r} must be a list of strings")
-    if not value:
-        raise Refused(403, f"claim {name!r} grants nothing")
-    out = []
-    for item in value:
-        try:
-            parsed = parse(item)
-        except FilterError as exc:
-            raise Refused(403, f"claim {name!r}: {exc}") from None
-        if len(parsed) != 1:
-            raise Refused(403, f"claim {name!r}: one selector per list item")
-        out.append(parsed[0])
-    return tuple(out)
-
-
-def _digest(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
-
-
-def load_credentials(
-    mode: str,
-    tokens_file: str | None,
-    jwt_key_file: str | None,
-    *,
-    jwt_issuer: str | None = None,
-    jwt_audience: str | None = None,
-    jwt_leeway: float = 30.0,
-) -> Credentials:
-    """Read the file ``--auth`` ``mode`` needs; :class:`CredentialsError` if unusable."""
-    if mode == "token":
-        assert tokens_file is not None
-        data = _read(tokens_file, "tokens_file")
-        return Credentials("token", tokens=parse_tokens(data), fingerprint=_fingerprint("token", data))
-    if mode == "jwt":
-        assert jwt_key_file is not None
-        data = _read(jwt_key_file, "jwt_key_file")
-        key, algorithm = parse_jwt_key(data)
-        options = (jwt_issuer, jwt_audience, jwt_leeway)
-        return Credentials(
-            "jwt",
-            jwt_key=key,
-            jwt_algorithm=algorithm,
-            jwt_issuer=jwt_issuer,
-            jwt_audience=jwt_audience,
-            jwt_leeway=jwt_leeway,
-            fingerprint=_fingerprint("jwt", data, repr(options).encode()),
-        )
-    return Credentials(fingerprint=_fingerprint("none"))
-
-
-def _fingerprint(mode: str, *parts: bytes) -> bytes:
-    digest = hashlib.sha256(mode.encode())
-    for part in parts:
-        digest.update(len(part).to_bytes(8, "big") + part)
-    return digest.digest()
-
-
-def _read(path: str, field_name: str) -> bytes:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read()
-    except OSError as exc:
-        raise CredentialsError(field_name, f"cannot read {path}: {exc.strerror}") from None
-
-
-def parse_tokens(data: bytes) -> dict[bytes, Scope]:
-    """``<token> [<type-glob> …]`` per line; blank lines and ``#`` comments ignored.
-
-    Errors name the line, never the token.
-    """
-    tokens: dict[bytes, Scope] = {}
-    try:
-        text = data.decode()
-    except UnicodeDecodeError:
-        raise CredentialsError("tokens_file", "not UTF-8 text") from None
-    for lineno, line in enumerate(text.splitlines(), 1):
-        words = line.split()
-        if not words or words[0].startswith("#"):
-            continue
-        token, globs = words[0], words[1:]
-        for glob in globs:
-            try:
-                ok = parse_types(glob) == (glob,)
-            except FilterError:
-                ok = False
-            if not ok:
-                raise CredentialsError("tokens_file", f"line {lineno}: bad type glob {glob[:40]!r}")
-        digest = _digest(token)
-        if digest in tokens:
-            raise CredentialsError("tokens_file", f"line {lineno}: token repeats {tokens[digest].label}")
-        tokens[digest] = Scope(f"token@{lineno}", tuple(globs))
-    if not tokens:
-        raise CredentialsError("tokens_file", "holds no token")
-    return tokens
-
-
-def parse_jwt_key(data: bytes) -> tuple[Any, str]:
-    """A PEM public key → (key, ``RS256``); anything else is an HS256 secret (trailing newline stripped)."""
-    if data.lstrip().startswith(b"-----BEGIN"):
-        if b"PRIVATE KEY" in data:
-            raise CredentialsError("jwt_key_file", "holds a private key; give the gateway only the public key")
-        try:
-            key = serialization.load_pem_public_key(data)
-        except ValueError:
-            raise CredentialsError("jwt_key_file", "not a PEM public key") from None
-        if not isinstance(key, rsa.RSAPublicKey):
-            raise CredentialsError("jwt_key_file", "not an RSA public key (RS256)")
-        if key.key_size < MIN_RSA_BITS:
-            raise CredentialsError("jwt_key_file", f"RSA key has {key.key_size} bits; at least {MIN_RSA_BITS}")
-        return key, "RS256"
-    secret = data.removesuffix(b"\n").removesuffix(b"\r")
-    if len(secret) < MIN_HS256_BYTES:
-        raise CredentialsError("jwt_key_file", f"HS256 secret has {len(secret)} bytes; at least {MIN_HS256_BYTES}")
-    return secret, "HS256"
-
-
-# -- the request (pure) ------------------------------------------------------------------
-
-
-def extract_token(query: Mapping[str, str], headers: Mapping[str, str]) -> tuple[str | None, str | None]:
-    """(token, subprotocol to answer) from ``?token=``, ``Authorization: Bearer``, ``bearer.<token>``.
-
-    The subprotocol is returned whenever the client offered one, so a browser
-    that always offers it is answered as it requires even with ``--auth none``.
-    """
-    protocol = None
-    for offered in headers.get("Sec-WebSocket-Protocol", "").split(","):
-        offered = offered.strip()
-        if offered.startswith(SUBPROTOCOL_PREFIX) and len(offered) > len(SUBPROTOCOL_PREFIX):
-            protocol = offered
-            break
-    token = query.get("token") or None
-    if token is None:
-        scheme, _, value = headers.get("Authorization", "").strip().partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            token = value.strip()
-    if token is None and protocol is not None:
-        token = protocol[len(SUBPROTOCOL_PREFIX) :]
-    return token, protocol
-
-
-def normalize_origin(origin: str) -> str:
-    """``HTTP://Example.com:80/`` → ``http://example.com``; ``null`` stays ``null``."""
-    origin = origin.strip().rstrip("/").lower()
-    for scheme, port in (("http://", ":80"), ("https://", ":443"), ("ws://", ":80"), ("wss://", ":443")):
-        if origin.startswith(scheme) and origin.endswith(port):
-            return origin[: -len(port)]
-    return origin
-
-
-def own_origins(scheme: str, host: str | None, forwarded_proto: str | None) -> set[str]:
-    """The origins a page served by this gateway (or its TLS proxy) has, from the request's Host."""
-    if not host:
-        return set()
-    schemes = {scheme.lower()}
-    if forwarded_proto and forwarded_proto.strip().lower() in ("http", "https"):
-        schemes.add(forwarded_proto.strip().lower())
-    return {normalize_origin(f"{s}://{host}") for s in schemes}
-
-
-#: ``Sec-Fetch-Site`` values of a browser request that another site's page caused.
-FOREIGN_FETCH_SITES = frozenset({"cross-site", "same-site"})
-
-
-def origin_allowed(
-    origin: str | None, own: set[str], allowed: frozenset[str], own_trusted: bool, fetch_site: str | None = None
-) -> bool:
-    """No ``Origin`` (not a browser) → judged by auth alone; else own (when trusted) or listed.
-
-    Browsers leave ``Origin`` off no-cors GETs (``<img src>``, ``<link>``) but mark
-    every request with ``Sec-Fetch-Site``: one from another site's page is refused
-    here, as an origin refusal, so it cannot spend the address's failed-auth budget.
-    """
-    if origin is None:
-        return fetch_site not in FOREIGN_FETCH_SITES
-    origin = normalize_origin(origin)
-    return origin in allowed or (own_trusted and origin in own)
-
-
-# -- failed-auth rate limit (pure, clock injected) ----------------------------------------
-
-
-class FailureLimiter:
-    """A token bucket of failed attempts per address; memory bounded by ``max_addresses``.
-
-    An address may fail ``burst`` times, then once per ``refill_s``; past that
-    it is *blocked* until the bucket refills.  IPv6 peers are counted per /64
-    (one host usually owns a whole /64).  When the table is full the least
-    recently failed address is forgotten.
-    """
-
-    def __init__(self, burst: int = FAILURE_BURST, refill_s: float = FAILURE_REFILL_S, max_addresses: int = 10_000):
-        self.burst = burst
-        self.refill_s = refill_s
-        self.max_addresses = max_addresses
-        self._buckets: dict[str, tuple[float, float]] = {}
-
-    @staticmethod
-    def key(address: str) -> str:
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            return address
-        if ip.version == 6 and ip.ipv4_mapped is None:
-            return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-        return str(ip.ipv4_mapped or ip) if ip.version == 6 else str(ip)
-
-    def _level(self, address: str, now: float) -> float:
-        level, at = self._buckets.get(self.key(address), (float(self.burst), now))
-        return min(float(self.burst), level + (now - at) / self.refill_s)
-
-    def retry_after(self, address: str, now: float) -> float:
-        """0 if ``address`` may try now, else seconds until it may."""
-        level = self._level(address, now)
-        return 0.0 if level >= 1.0 else (1.0 - level) * self.refill_s
-
-    def fail(self, address: str, now: float) -> bool:
-        """Record one failure; True if this failure exhausted the bucket (now blocked)."""
-        level = self._level(address, now) - 1.0
-        key = self.key(address)
-        self._buckets.pop(key, None)
-        if len(self._buckets) >= self.max_addresses:
-            del self._buckets[next(iter(self._buckets))]
-        self._buckets[key] = (level, now)
-        return level < 1.0 <= level + 1.0
-
-    def blocked(self, now: float) -> int:
-        """Addresses refused right now (their bucket holds less than one attempt); O(remembered)."""
-        return sum(1 for address in self._buckets if self.retry_after(address, now) > 0)
-
-    def __len__(self) -> int:
-        return len(self._buckets)
-
-
-# -- the running part ---------------------------------------------------------------------
+_DENIALS: dict[int, type[web.HTTPException]] = {
+    401: web.HTTPUnauthorized,
+    403: web.HTTPForbidden,
+    429: web.HTTPTooManyRequests,
+}
 
 
 @dataclass(frozen=True)
 class Grant:
-    """What :meth:`Authenticator.authorize` lets one client have.
+    """What :meth:`Authenticator.decide` lets one client have.
 
     ``filter`` is the client's filter narrowed by the credential; ``protocol``
     the WebSocket subprotocol to answer with (None: answer none); ``scope``
@@ -440,21 +129,6 @@ class _Watched:
     timer: asyncio.TimerHandle | None
 
 
-class _Throttle:
-    """At most one log event per key per ``LOG_INTERVAL``; counts what it suppressed."""
-
-    def __init__(self) -> None:
-        self._last: dict[str, tuple[float, int]] = {}
-
-    def allow(self, key: str, now: float) -> int | None:
-        last, suppressed = self._last.get(key, (float("-inf"), 0))
-        if now - last < LOG_INTERVAL:
-            self._last[key] = (last, suppressed + 1)
-            return None
-        self._last[key] = (now, 0)
-        return suppressed
-
-
 class Authenticator:
     """The gateway's current credentials and origins, the limiter and the watched clients."""
 
@@ -477,31 +151,45 @@ class Authenticator:
         self.expired = 0
         self.revoked = 0
         self._watched: dict[Subscriber, _Watched] = {}
-        self._throttle = _Throttle()
+        self._throttle = LogThrottle(LOG_INTERVAL)
 
     # -- at connect ---------------------------------------------------------------------
 
     def authorize(self, request: web.Request, flt: Filter) -> Grant:
-        peer = request.remote or "?"
-        now = time.time()
-        origin = request.headers.get("Origin")
-        own = own_origins(request.scheme, request.host, request.headers.get("X-Forwarded-Proto"))
+        """The aiohttp hook: :meth:`decide` on the request's values; a denial raises its HTTP error."""
+        token, protocol = extract_token(request.query, request.headers)
+        headers = request.headers
+        attempt = Attempt(
+            request.remote or "?",
+            request.scheme,
+            request.host,
+            headers.get("Origin"),
+            headers.get("X-Forwarded-Proto"),
+            headers.get("Sec-Fetch-Site"),
+            token,
+            protocol,
+        )
+        verdict = self.decide(attempt, flt, time.time(), time.monotonic())
+        if isinstance(verdict, Denial):
+            raise verdict.error()
+        return verdict
+
+    def decide(self, attempt: Attempt, flt: Filter, now: float, monotonic: float) -> Grant | Denial:
+        """Origin, then the failed-auth budget, then the credential: a grant (naming this
+        generation of credentials) or the first refusal (counted)."""
+        peer, origin, fetch_site = attempt.peer, attempt.origin, attempt.fetch_site
+        own = own_origins(attempt.scheme, attempt.host, attempt.forwarded_proto)
         # The Host check (``policy.peers``) ran before any handler; it is repeated here so the
         # request's own origin is trusted only for a Host that DNS rebinding cannot have made.
-        trusted = host_allowed(host_name(request.host or ""), self.peers.allowed_hosts)
-        fetch_site = request.headers.get("Sec-Fetch-Site")
+        trusted = host_allowed(host_name(attempt.host or ""), self.peers.allowed_hosts)
         if not origin_allowed(origin, own, self.allowed_origins, trusted, fetch_site):
             self._refuse("origin", peer, now, origin=origin[:200] if origin else None, fetch_site=fetch_site)
-            raise web.HTTPForbidden(text="origin not allowed\n")
-        token, protocol = extract_token(request.query, request.headers)
-        return self.grant(token, peer, flt, protocol, origin)
-
-    def grant(
-        self, token: str | None, peer: str, flt: Filter, protocol: str | None = None, origin: str | None = None
-    ) -> Grant:
-        """Judge ``token`` for ``peer`` (429/401/403 as :func:`authorize`); the grant names this generation."""
-        scope = self._judge(token, peer, time.time())
-        return Grant(flt.intersect(scope.types, scope.entities), scope, protocol, token, origin, self.generation)
+            return Denial(403, "origin not allowed\n")
+        scope = self._judge(attempt.token, peer, now, monotonic)
+        if isinstance(scope, Denial):
+            return scope
+        flt = flt.intersect(scope.types, scope.entities)
+        return Grant(flt, scope, attempt.protocol, attempt.token, origin, self.generation)
 
     def authorize_operator(self, request: web.Request) -> None:
         """``/status``, ``/metrics``: with ``--auth token|jwt`` a valid credential (``?token=`` or
@@ -509,27 +197,27 @@ class Authenticator:
         if self.credentials.mode == "none" or is_loopback(request.remote):
             return
         token, _ = extract_token(request.query, request.headers)
-        self._judge(token, request.remote or "?", time.time())
+        verdict = self._judge(token, request.remote or "?", time.time(), time.monotonic())
+        if isinstance(verdict, Denial):
+            raise verdict.error()
 
-    def _judge(self, token: str | None, peer: str, now: float) -> Scope:
-        """The failed-auth budget, then the credential: raises 429, 401 or 403; failures spend the budget."""
+    def _judge(self, token: str | None, peer: str, now: float, monotonic: float) -> Scope | Denial:
+        """The failed-auth budget, then the credential: a scope, or a 429/401/403; failures spend the budget."""
         if self.credentials.mode != "none":
-            wait = self.limiter.retry_after(peer, time.monotonic())
+            wait = self.limiter.retry_after(peer, monotonic)
             if wait > 0:
                 self._refuse("rate_limited", peer, now)
-                raise web.HTTPTooManyRequests(
-                    text="too many failed attempts\n", headers={"Retry-After": str(int(wait) + 1)}
-                )
+                return Denial(429, "too many failed attempts\n", {"Retry-After": str(int(wait) + 1)})
         try:
             return self.credentials.judge(token, now)
         except Refused as exc:
             reason = "unauthorized" if exc.status == 401 else "forbidden"
             self._refuse(reason, peer, now, why=exc.reason)
-            if self.limiter.fail(peer, time.monotonic()):
+            if self.limiter.fail(peer, monotonic):
                 log.warning("auth.rate_limited", peer=peer, burst=self.limiter.burst)
             if exc.status == 401:
-                raise web.HTTPUnauthorized(text=f"{exc.reason}\n", headers={"WWW-Authenticate": "Bearer"}) from None
-            raise web.HTTPForbidden(text=f"{exc.reason}\n") from None
+                return Denial(401, f"{exc.reason}\n", {"WWW-Authenticate": "Bearer"})
+            return Denial(403, f"{exc.reason}\n")
 
     def refuse_request(self, reason: str, peer: str | None) -> None:
         """Count (and log, throttled) a request the ``policy.peers`` hook refused (``host``, ``no_host``)."""
@@ -546,7 +234,7 @@ class Authenticator:
     def watch(self, sub: Subscriber, grant: Grant) -> None:
         """Close ``sub`` with 1008 when its credential expires or is revoked, until :meth:`release`.
 
-        A SIGHUP that came between :meth:`grant` and this call (the upgrade awaits in
+        A SIGHUP that came between :meth:`decide` and this call (the upgrade awaits in
         between) did not see ``sub``: its credential is judged again here, at once,
         against the credentials now in force, and ``sub`` is closed if it no longer holds.
         """

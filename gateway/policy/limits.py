@@ -2,9 +2,12 @@
 
 Pure parts (no sockets, time passed in, unit-tested without I/O):
 
-- :class:`TokenBucket`: the inbound message rate of one client (``--client-msg-rate``
+- :func:`message_bucket`: the inbound message rate of one client (``--client-msg-rate``
   messages per second, bursts up to twice that).  Every inbound frame costs one token,
   data or control (a flood of protocol pings is a flood too).
+- :class:`FailureLimiter`: failed authentication attempts per address (a token
+  bucket each; memory bounded), so a guesser is slowed down (429) before its
+  credential is even looked at.
 - :func:`refusal`: whether one more client may join, given how many there are in
   total (``--max-clients``) and from its remote address (``--max-clients-per-ip``,
   0 = no per-address limit; behind a reverse proxy every client has the proxy's
@@ -25,45 +28,18 @@ Hooks for the transports (WebSocket, SSE), each counted in ``/status``
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 from typing import Any
 
 from aiohttp import web
 
+from gateway.core.bucket import TokenBucket
 from gateway.engine.fanout import Hub
 
 #: Keepalive probes sent (one per ``interval``) before the kernel declares the peer dead.
 KEEPALIVE_PROBES = 3
 KEEPALIVE_INTERVAL = 10
-
-
-class TokenBucket:
-    """``rate`` tokens per second, holding at most ``burst``; starts full.
-
-    :meth:`take` costs O(1) and never blocks: it answers whether a message may
-    be accepted at time ``now`` (any monotonic clock, in seconds).
-    """
-
-    __slots__ = ("burst", "rate", "stamp", "tokens")
-
-    def __init__(self, rate: float, burst: float, now: float) -> None:
-        if rate <= 0 or burst < 1:
-            raise ValueError("token bucket needs rate > 0 and burst >= 1")
-        self.rate = rate
-        self.burst = burst
-        self.tokens = burst
-        self.stamp = now
-
-    def take(self, now: float, cost: float = 1.0) -> bool:
-        """Spend ``cost`` tokens if there are enough; refill first by the time elapsed."""
-        elapsed = now - self.stamp
-        if elapsed > 0:
-            self.tokens = min(self.burst, self.tokens + elapsed * self.rate)
-            self.stamp = now
-        if self.tokens >= cost:
-            self.tokens -= cost
-            return True
-        return False
 
 
 def message_bucket(rate: int, now: float) -> TokenBucket:
@@ -89,28 +65,34 @@ class Admission:
         self.max_clients_per_ip = max_clients_per_ip
         #: Subscriptions refused before or right after the upgrade, by reason (``clients.refused``).
         self.refused: dict[str, int] = {"max_clients": 0, "max_clients_per_ip": 0, "bad_request": 0}
+        #: The same refusals by transport (``clients.refused_by_transport``).
+        self.refused_by_transport: dict[str, int] = {"ws": 0, "sse": 0}
         #: Clients the gateway closed for breaking a limit or going silent (``clients.closed_by_limit``).
         self.closed_by_limit: dict[str, int] = {"rate_limited": 0, "frame_too_big": 0, "dead_peer": 0}
 
-    def refusal_now(self, peer: str) -> str | None:
-        """Why one more client from ``peer`` is refused now (counted), or None."""
+    def refusal_now(self, peer: str, transport: str) -> str | None:
+        """Why one more ``transport`` client from ``peer`` is refused now (counted), or None."""
         hub = self.hub
         reason = refusal(len(hub.subscribers), hub.per_peer.get(peer, 0), self.max_clients, self.max_clients_per_ip)
         if reason is not None:
-            self.refused[reason] = self.refused.get(reason, 0) + 1
+            self.count_refusal(reason, transport)
         return reason
 
+    def count_refusal(self, reason: str, transport: str) -> None:
+        self.refused[reason] = self.refused.get(reason, 0) + 1
+        self.refused_by_transport[transport] = self.refused_by_transport.get(transport, 0) + 1
 
-def check_admission(admission: Admission, peer: str) -> None:
+
+def check_admission(admission: Admission, peer: str, transport: str) -> None:
     """Before the upgrade: raise HTTP 503 (counted) when a client limit is reached."""
-    reason = admission.refusal_now(peer)
+    reason = admission.refusal_now(peer, transport)
     if reason is not None:
         raise web.HTTPServiceUnavailable(text=f"over capacity ({reason})\n", headers={"Retry-After": "5"})
 
 
-def refuse_after_upgrade(admission: Admission, peer: str) -> str | None:
+def refuse_after_upgrade(admission: Admission, peer: str, transport: str) -> str | None:
     """Right before joining the hub: the reason to close with 1013 (counted), or None."""
-    return admission.refusal_now(peer)
+    return admission.refusal_now(peer, transport)
 
 
 def set_keepalive(transport: Any, idle: float) -> None:
@@ -126,3 +108,57 @@ def set_keepalive(transport: Any, idle: float) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, KEEPALIVE_PROBES)
     except OSError:  # the peer is already gone; the transport reports it
         pass
+
+
+#: Failed attempts an address may make in a burst, then one more per ``FAILURE_REFILL_S``.
+FAILURE_BURST = 10
+FAILURE_REFILL_S = 6.0
+
+
+class FailureLimiter:
+    """A token bucket of failed attempts per address; memory bounded by ``max_addresses``.
+
+    An address may fail ``burst`` times, then once per ``refill_s``; past that
+    it is *blocked* until the bucket refills.  IPv6 peers are counted per /64
+    (one host usually owns a whole /64).  When the table is full the least
+    recently failed address is forgotten.
+    """
+
+    def __init__(self, burst: int = FAILURE_BURST, refill_s: float = FAILURE_REFILL_S, max_addresses: int = 10_000):
+        self.burst = burst
+        self.refill_s = refill_s
+        self.max_addresses = max_addresses
+        #: Least recently failed first.
+        self._buckets: dict[str, TokenBucket] = {}
+
+    @staticmethod
+    def key(address: str) -> str:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return address
+        if ip.version == 6 and ip.ipv4_mapped is None:
+            return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+        return str(ip.ipv4_mapped or ip) if ip.version == 6 else str(ip)
+
+    def retry_after(self, address: str, now: float) -> float:
+        """0 if ``address`` may try now, else seconds until it may."""
+        bucket = self._buckets.get(self.key(address))
+        return 0.0 if bucket is None else bucket.wait(now)
+
+    def fail(self, address: str, now: float) -> bool:
+        """Record one failure (every one counts, even while blocked); True if it exhausted the bucket."""
+        key = self.key(address)
+        bucket = self._buckets.pop(key, None) or TokenBucket(1.0 / self.refill_s, self.burst, now)
+        if len(self._buckets) >= self.max_addresses:
+            del self._buckets[next(iter(self._buckets))]
+        self._buckets[key] = bucket
+        left = bucket.charge(now)
+        return left < 1.0 <= left + 1.0
+
+    def blocked(self, now: float) -> int:
+        """Addresses refused right now (their bucket holds less than one attempt); O(remembered)."""
+        return sum(1 for bucket in self._buckets.values() if bucket.wait(now) > 0)
+
+    def __len__(self) -> int:
+        return len(self._buckets)

@@ -26,6 +26,8 @@ import zmq
 import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
+from gateway.core.throttle import LogThrottle
+
 LOG_INTERVAL = 5.0
 
 log = structlog.get_logger("gateway.curve")
@@ -68,8 +70,7 @@ class CurveServer:
         self.allowed = allowed
         self.denied = 0
         self._authenticator: ThreadAuthenticator | None = None
-        self._last_log = 0.0
-        self._denied_since_log = 0
+        self._throttle = LogThrottle(LOG_INTERVAL)
 
     def configure(self, ctx: zmq.Context[Any], sock: zmq.Socket[bytes]) -> None:
         """Start the ZAP handler on ``ctx`` (before bind, so no handshake skips it) and make ``sock`` a server."""
@@ -87,12 +88,9 @@ class CurveServer:
         if key in self.allowed:
             return True
         self.denied += 1
-        self._denied_since_log += 1
-        now = time.monotonic()
-        if now - self._last_log >= LOG_INTERVAL:
-            log.warning("ingest.emitter_denied", key=key.decode(errors="replace"), count=self._denied_since_log)
-            self._last_log = now
-            self._denied_since_log = 0
+        held = self._throttle.allow("denied", time.monotonic())
+        if held is not None:
+            log.warning("ingest.emitter_denied", key=key.decode(errors="replace"), count=held + 1)
         return False
 
     def reload(self, public: bytes, allowed: frozenset[bytes]) -> None:

@@ -27,6 +27,7 @@ from typing import Any
 import structlog
 import zmq
 
+from gateway.core.throttle import LogThrottle
 from gateway.engine.stream import Stream
 from gateway.ports.curve import CurveServer
 
@@ -64,7 +65,7 @@ class Ingest:
         self.batches = 0
         self._scheduled = False
         self._last_drain = 0.0
-        self._last_reject_log = 0.0
+        self._reject_log = LogThrottle(REJECT_LOG_INTERVAL)
         self._rejects_since_log = 0
         self._reject_flush_scheduled = False
 
@@ -162,7 +163,7 @@ class Ingest:
         ``count`` fields of all the lines add up to every rejection.
         """
         self._rejects_since_log += n
-        wait = self._last_reject_log + REJECT_LOG_INTERVAL - time.monotonic()
+        wait = self._reject_log.due_in("rejected", time.monotonic())
         if wait <= 0:
             self._flush_rejects()
         elif not self._reject_flush_scheduled and self.loop is not None:
@@ -178,7 +179,7 @@ class Ingest:
             count=self._rejects_since_log,
             by_reason={k: v for k, v in self.stream.rejected.items() if v},
         )
-        self._last_reject_log = time.monotonic()
+        self._reject_log.mark("rejected", time.monotonic())
         self._rejects_since_log = 0
 
     def close(self) -> None:

@@ -5,11 +5,8 @@ Layout of the directory:
 - ``epoch``: the epoch string, written once (atomically) when the directory is new;
 - ``segment-<first seq, 20 digits>.log``: append-only segments of framed records.
 
-A record is ``<u32 length><u32 crc32>`` (little endian) followed by ``length``
-bytes of msgpack: either an :class:`EntryRecord` (one accepted event: seq,
-producer, pseq, type, entity, its v1 JSON and the upstream-gap message sent
-before it) or a :class:`ProducersRecord` (every tracked producer's last pseq),
-which opens each segment so that deleting old segments never forgets a producer.
+The parts: record framing (``gateway.ports.records``), restoring at start
+(``gateway.ports.restore``), and here the segments and their fsyncs.
 
 Invariants and behaviour under pressure:
 
@@ -24,10 +21,8 @@ Invariants and behaviour under pressure:
 - Segments rotate at batch boundaries once they hold ``segment_events``
   entries; a segment is deleted once every entry in it has left the ring, so
   the disk holds at most the ring plus one segment (plus one batch).
-- At start, :meth:`StateLog.restore` reads every segment in order.  The first
-  record that is short, fails its CRC or does not decode ends that segment: the
-  rest is cut (``store.tail_truncated``, counted), never fatal.  A hole in the
-  seqs (a damaged older segment) restarts the ring after it; seqs are never reused.
+- At start, :meth:`StateLog.restore` reads every segment in order; a damaged
+  tail is cut, never fatal (``gateway.ports.restore``).
 - A write error (disk full, I/O error) is logged (``store.write_failed``) and
   disables the log for the rest of the run; the epoch file is removed so the
   next start is a new epoch and clients are told, rather than resuming into seqs
@@ -40,23 +35,20 @@ import asyncio
 import os
 import re
 import secrets
-import struct
 import time
-import zlib
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import structlog
 
-from gateway.core.entries import build_entry
 from gateway.core.ring import Entry, Ring
 from gateway.core.sequencer import ProducerTracker
+from gateway.ports.files import fsync_and_close, fsync_dir, write_all, write_atomically
+from gateway.ports.records import ProducersRecord, entry_record, frame
+from gateway.ports.restore import restore_segments, segment_name
 
 log = structlog.get_logger("gateway.store")
 
-HEADER = struct.Struct("<II")
-SEGMENT_RE = re.compile(r"^segment-(\d{20})\.log$")
 EPOCH_RE = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
 
 
@@ -80,56 +72,6 @@ def open_state(
     except OSError as exc:
         raise StateDirError(f"cannot use --state-dir {directory}: {exc.strerror or exc}") from None
     return store
-
-
-class EntryRecord(msgspec.Struct, frozen=True, array_like=True, tag_field="record", tag=1):
-    seq: int
-    producer: str
-    pseq: int
-    type: str
-    kind: str | None
-    eid: str | None
-    json: bytes
-    upstream_gap: bytes
-
-
-class ProducersRecord(msgspec.Struct, frozen=True, array_like=True, tag_field="record", tag=2):
-    #: ``(producer, last pseq, last seen)``, least recently seen first.
-    producers: list[tuple[str, int, float]]
-
-
-Record = EntryRecord | ProducersRecord
-
-_ENCODER = msgspec.msgpack.Encoder()
-_DECODER: msgspec.msgpack.Decoder[Record] = msgspec.msgpack.Decoder(Record)
-
-
-def frame(record: Record) -> bytes:
-    """One framed record: length, CRC32 of the payload, payload."""
-    payload = _ENCODER.encode(record)
-    return HEADER.pack(len(payload), zlib.crc32(payload)) + payload
-
-
-def read_records(data: bytes) -> tuple[list[Record], int]:
-    """Decode framed records from ``data``; returns them and the length of the valid prefix."""
-    records: list[Record] = []
-    pos, end = 0, len(data)
-    while pos + HEADER.size <= end:
-        length, crc = HEADER.unpack_from(data, pos)
-        start = pos + HEADER.size
-        payload = data[start : start + length]
-        if len(payload) < length or zlib.crc32(payload) != crc:
-            break
-        try:
-            records.append(_DECODER.decode(payload))
-        except msgspec.DecodeError:
-            break
-        pos = start + length
-    return records, pos
-
-
-def segment_name(first_seq: int) -> str:
-    return f"segment-{first_seq:020d}.log"
 
 
 class StateLog:
@@ -169,8 +111,10 @@ class StateLog:
         self._dirty = False
         self._syncing = False
         self._timer: asyncio.TimerHandle | None = None
-        #: Set by :meth:`start` when fsyncs are timed: then they all run in its executor.
-        self._loop: asyncio.AbstractEventLoop | None = None
+        #: Where rotated segments and directory changes are fsynced.  None: at once, on this
+        #: thread (``fsync_interval`` 0, or still restoring before :meth:`start`).  A loop:
+        #: in its executor, with the timed fsyncs (:meth:`start` with ``fsync_interval`` > 0).
+        self._fsync_executor: asyncio.AbstractEventLoop | None = None
         #: The directory changed (segment created or deleted) since the last timed fsync.
         self._dir_dirty = False
 
@@ -190,54 +134,21 @@ class StateLog:
             if epoch:
                 log.warning("store.epoch_unreadable", path=str(path))
             epoch = secrets.token_hex(4)
-            _write_atomically(path, epoch.encode() + b"\n")
+            write_atomically(path, epoch.encode() + b"\n")
         self.epoch = epoch
         return epoch
 
     def restore(self, ring: Ring, coalesce_types: frozenset[str]) -> None:
-        """Refill ``ring`` and the tracker from the segments, cut any damaged tail, open for appends."""
-        found = sorted(
-            (int(m.group(1)), self.dir / name)
-            for name in os.listdir(self.dir)
-            if (m := SEGMENT_RE.match(name)) is not None
-        )
-        in_last = 0
-        for first, path in found:
-            data = path.read_bytes()
-            records, valid = read_records(data)
-            if valid < len(data):
-                self._cut(path, valid, len(data) - valid)
-            in_last = 0
-            for record in records:
-                if isinstance(record, ProducersRecord):
-                    for producer, last_pseq, last_seen in record.producers:
-                        self.tracker.restore(producer, last_pseq, last_seen)
-                    continue
-                if record.seq <= ring.head:
-                    continue  # cannot happen in a log this module wrote; never reuse a seq
-                if record.seq != ring.head + 1:
-                    ring.reset(record.seq - 1)
-                ring.append(
-                    build_entry(
-                        record.seq,
-                        record.type,
-                        record.kind,
-                        record.eid,
-                        record.json,
-                        record.producer,
-                        record.pseq,
-                        record.upstream_gap,
-                        coalesce_types,
-                    )
-                )
-                self.tracker.restore(record.producer, record.pseq, 0.0)
-                self.restored_entries += 1
-                in_last += 1
-            self._segments.append((first, path))
+        """Refill ``ring`` and the tracker from the segments (``gateway.ports.restore``), open for appends."""
+        restored = restore_segments(self.dir, ring, self.tracker, coalesce_types)
+        self.restored_entries = restored.entries
+        self.tail_truncations = restored.tail_truncations
+        self.truncated_bytes = restored.truncated_bytes
+        self._segments = restored.segments
         self._head = ring.head
         if self._segments:
             self._fd = os.open(self._segments[-1][1], os.O_WRONLY | os.O_APPEND)
-            self._in_segment = in_last
+            self._in_segment = restored.in_last
         else:
             self._new_segment()
         self._prune()
@@ -261,7 +172,7 @@ class StateLog:
         so a slow disk never stalls fan-out.
         """
         if self.fsync_interval > 0:
-            self._loop = loop
+            self._fsync_executor = loop
             self._timer = loop.call_later(self.fsync_interval, self._tick, loop)
 
     def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -276,7 +187,7 @@ class StateLog:
         directory, self._dir_dirty = (self.dir if self._dir_dirty else None), False
         self._dirty = False
         self._syncing = True
-        loop.run_in_executor(None, _fsync_and_close, fd, directory).add_done_callback(self._synced)
+        loop.run_in_executor(None, fsync_and_close, fd, directory).add_done_callback(self._synced)
 
     def _synced(self, done: asyncio.Future[None]) -> None:
         self._syncing = False
@@ -293,12 +204,9 @@ class StateLog:
         """Write one batch (one ``write``) before it is fanned out; rotate and prune after it."""
         if self.failed or not entries:
             return
-        data = b"".join(
-            frame(EntryRecord(e.seq, e.producer, e.pseq, e.type, e.kind, e.eid, e.json, e.upstream_gap))
-            for e in entries
-        )
+        data = b"".join(frame(entry_record(e)) for e in entries)
         try:
-            _write_all(self._fd, data)
+            write_all(self._fd, data)
             self._dirty = True
             self._head = entries[-1].seq
             self._in_segment += len(entries)
@@ -327,11 +235,11 @@ class StateLog:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._loop = None
+        self._fsync_executor = None
         if self._fd >= 0:
             self.sync()
             if self._dir_dirty:
-                _fsync_dir(self.dir)
+                fsync_dir(self.dir)
                 self._dir_dirty = False
             os.close(self._fd)
             self._fd = -1
@@ -363,15 +271,15 @@ class StateLog:
         self._sync_dir()
         self._segments.append((first, path))
         self._in_segment = 0
-        _write_all(self._fd, frame(ProducersRecord(self.tracker.positions())))
+        write_all(self._fd, frame(ProducersRecord(self.tracker.positions())))
         self._dirty = True
 
     def _rotate(self) -> None:
         fd, self._fd = self._fd, -1
-        if self._loop is None:
-            _fsync_and_close(fd)
+        if self._fsync_executor is None:
+            fsync_and_close(fd)
         else:  # timed fsyncs: the finished segment is fsynced off the loop
-            self._loop.run_in_executor(None, _fsync_and_close, fd).add_done_callback(self._retired)
+            self._fsync_executor.run_in_executor(None, fsync_and_close, fd).add_done_callback(self._retired)
         self._new_segment()
         self._prune()
 
@@ -382,8 +290,8 @@ class StateLog:
 
     def _sync_dir(self) -> None:
         """Make a directory change durable: now, or with the next timed fsync."""
-        if self._loop is None:
-            _fsync_dir(self.dir)
+        if self._fsync_executor is None:
+            fsync_dir(self.dir)
         else:
             self._dir_dirty = self._dirty = True
 
@@ -398,54 +306,12 @@ class StateLog:
         if removed:
             self._sync_dir()
 
-    def _cut(self, path: Path, valid: int, cut: int) -> None:
-        os.truncate(path, valid)
-        self.tail_truncations += 1
-        self.truncated_bytes += cut
-        log.warning("store.tail_truncated", path=str(path), kept_bytes=valid, cut_bytes=cut)
-
     def _fail(self, exc: OSError) -> None:
         self.write_errors += 1
         self.failed = True
         log.error("store.write_failed", dir=str(self.dir), error=str(exc), head=self._head)
         try:
             (self.dir / "epoch").unlink(missing_ok=True)
-            _fsync_dir(self.dir)
+            fsync_dir(self.dir)
         except OSError as unlink_exc:
             log.error("store.epoch_remove_failed", dir=str(self.dir), error=str(unlink_exc))
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _fsync_and_close(fd: int, directory: Path | None = None) -> None:
-    """Fsync and close ``fd``; then fsync ``directory`` too, if given."""
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    if directory is not None:
-        _fsync_dir(directory)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
-    try:
-        _write_all(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)

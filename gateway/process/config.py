@@ -143,11 +143,16 @@ def load(
     flags: Mapping[str, Any],
     environ: Mapping[str, str] | None = None,
     config_file: str | None = None,
+    sources: dict[str, str] | None = None,
 ) -> Config:
-    """Merge the sources (flags > env > file > defaults) and validate once."""
+    """Merge the sources (flags > env > file > defaults) and validate once.
+
+    ``sources``, when given, is filled with where each set option came from, so a later
+    check (the key files, ``gateway.process.keys``) names it the same way.
+    """
     environ = os.environ if environ is None else environ
     merged: dict[str, Any] = {}
-    source: dict[str, str] = {}
+    source: dict[str, str] = {} if sources is None else sources
     config_file = config_file or environ.get(ENV_PREFIX + "CONFIG")
     if config_file:
         for key, value in _read_toml(config_file).items():
@@ -214,7 +219,8 @@ def _explain(exc: msgspec.ValidationError, source: Mapping[str, str]) -> ConfigE
     return ConfigError(f"invalid configuration: {text}")
 
 
-def _fail(field: str, source: Mapping[str, str], why: str) -> ConfigError:
+def fail(field: str, source: Mapping[str, str], why: str) -> ConfigError:
+    """The one-line error for ``field``: ``invalid --option (from <source>): why``."""
     return ConfigError(f"invalid {option_name(field)} (from {source.get(field, 'default')}): {why}")
 
 
@@ -222,42 +228,42 @@ def _check(config: Config, source: Mapping[str, str]) -> None:
     """Cross-field and format checks msgspec cannot express."""
     host, sep, port = config.listen.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise _fail("listen", source, f"expected HOST:PORT, got {config.listen!r}")
+        raise fail("listen", source, f"expected HOST:PORT, got {config.listen!r}")
     if not config.ingest.startswith(("tcp://", "ipc://")):
-        raise _fail("ingest", source, f"expected tcp://HOST:PORT or ipc://PATH, got {config.ingest!r}")
+        raise fail("ingest", source, f"expected tcp://HOST:PORT or ipc://PATH, got {config.ingest!r}")
     if config.auth == "none" and not config.insecure and not is_loopback(config.host):
-        raise _fail(
+        raise fail(
             "auth",
             source,
             f"--auth none while listening on {config.host}, beyond loopback: "
             "choose --auth token|jwt, or pass --insecure",
         )
     if config.auth == "token" and not config.tokens_file:
-        raise _fail("tokens_file", source, "required with --auth token")
+        raise fail("tokens_file", source, "required with --auth token")
     if config.auth == "jwt" and not config.jwt_key_file:
-        raise _fail("jwt_key_file", source, "required with --auth jwt")
+        raise fail("jwt_key_file", source, "required with --auth jwt")
     for field in ("tokens_file", "jwt_key_file"):
         path = getattr(config, field)
         if path and not os.access(path, os.R_OK):
-            raise _fail(field, source, f"cannot read {path}")
+            raise fail(field, source, f"cannot read {path}")
     _check_origins_and_ingest(config, source)
     if config.state_dir and os.path.exists(config.state_dir) and not os.path.isdir(config.state_dir):
-        raise _fail("state_dir", source, f"{config.state_dir} is not a directory")
+        raise fail("state_dir", source, f"{config.state_dir} is not a directory")
     _check_cluster(config, source)
 
 
 def _check_cluster(config: Config, source: Mapping[str, str]) -> None:
     for url in config.cluster_servers:
         if not re.fullmatch(r"nats://[^/\s:]+:\d{1,5}", url):
-            raise _fail("cluster", source, f"expected nats://HOST:PORT[,nats://HOST:PORT…], got {url[:80]!r}")
+            raise fail("cluster", source, f"expected nats://HOST:PORT[,nats://HOST:PORT…], got {url[:80]!r}")
     if config.cluster is not None and not config.cluster_servers:
-        raise _fail("cluster", source, "expected nats://HOST:PORT[,nats://HOST:PORT…], got nothing")
+        raise fail("cluster", source, "expected nats://HOST:PORT[,nats://HOST:PORT…], got nothing")
     try:
         parse_duration(config.cluster_max_age)
     except ValueError as exc:
-        raise _fail("cluster_max_age", source, str(exc)) from None
+        raise fail("cluster_max_age", source, str(exc)) from None
     if config.cluster_servers and config.state_dir:
-        raise _fail("state_dir", source, "a cluster node keeps its state in the stream: drop --state-dir")
+        raise fail("state_dir", source, "a cluster node keeps its state in the stream: drop --state-dir")
 
 
 _DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -279,14 +285,14 @@ def _check_origins_and_ingest(config: Config, source: Mapping[str, str]) -> None
     """
     for origin in config.allow_origin:
         if origin != "null" and not re.fullmatch(r"[a-z][a-z0-9+.-]*://[^/\s]+/?", origin.lower()):
-            raise _fail("allow_origin", source, f"expected scheme://host[:port] or null, got {origin[:80]!r}")
+            raise fail("allow_origin", source, f"expected scheme://host[:port] or null, got {origin[:80]!r}")
     ingest_host = config.ingest.removeprefix("tcp://").rpartition(":")[0].strip("[]")
     plain_tcp = config.ingest.startswith("tcp://") and not config.curve_key_file
     if plain_tcp and not config.insecure and not is_loopback(ingest_host):
-        raise _fail("ingest", source, f"plain tcp ingest on {ingest_host}, beyond loopback: use CURVE or ipc")
+        raise fail("ingest", source, f"plain tcp ingest on {ingest_host}, beyond loopback: use CURVE or ipc")
     if bool(config.curve_key_file) != bool(config.curve_clients_dir):
         missing = "curve_clients_dir" if config.curve_key_file else "curve_key_file"
-        raise _fail(missing, source, "--curve-key-file and --curve-clients-dir go together")
+        raise fail(missing, source, "--curve-key-file and --curve-clients-dir go together")
 
 
 def is_loopback(host: str) -> bool:

@@ -1,7 +1,10 @@
 """``gatewayd``'s programmatic core: build the parts, bind, serve, shut down gracefully.
 
-Startup binds ingest first, then HTTP; either failing is one line on stderr
-and exit 1 (nothing is left bound).  Shutdown (SIGTERM/SIGINT): stop ingest,
+:func:`build` is the only place that builds the parts and wires them (one
+``web.AppKey`` each).  Startup binds ingest first, then HTTP; either failing
+raises :class:`StartupError` (one line, reported by ``main``; exit 1, nothing
+left bound).  Background tasks (the monitor, systemd pings) live in the app's
+``cleanup_ctx``: started with the app, cancelled when it is cleaned up.  Shutdown (SIGTERM/SIGINT): stop ingest,
 send every client close 1001 after what it already has, wait for them up to
 half the grace period, then stop HTTP and exit 0 within ``shutdown_grace``.
 Under systemd (``gateway.notify``): READY=1 once both are bound, STATUS= and
@@ -15,9 +18,8 @@ import gc
 import secrets
 import signal
 import socket
-import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import msgspec
 from aiohttp import web
@@ -58,10 +60,11 @@ log = logs.get("gateway.daemon")
 #: What SIGHUP hands each reloadable part: the re-read configuration and the key files it names.
 Reloader = Callable[[Config, Keys], None]
 RELOADERS: web.AppKey[list[Reloader]] = web.AppKey("reloaders")
+NOTIFIER = web.AppKey("notifier", notify.Notifier)
 
 
 def run(config: Config, keys: Keys, reread: Callable[[], Config] | None = None) -> int:
-    """Run the daemon until SIGTERM/SIGINT; returns the process exit code.
+    """Run the daemon until SIGTERM/SIGINT; returns the exit code (0), or raises :class:`StartupError`.
 
     ``keys`` are the files ``config`` names, already read (``gateway.process.keys``);
     ``reread`` re-reads the configuration from its sources on SIGHUP.
@@ -75,7 +78,8 @@ def run(config: Config, keys: Keys, reread: Callable[[], Config] | None = None) 
     except ImportError:  # pragma: no cover - uvloop is a dependency; asyncio still works
         pass
     with asyncio.Runner(loop_factory=loop_factory) as runner:
-        return runner.run(serve(config, keys, reread))
+        runner.run(serve(config, keys, reread))
+    return 0
 
 
 def build(config: Config, keys: Keys) -> web.Application:
@@ -122,12 +126,14 @@ def build(config: Config, keys: Keys) -> web.Application:
     app[CLUSTER] = cluster
     app[ADMISSION] = admission
     app[HEALTH] = Health()
-    app[SUBSCRIPTIONS] = Subscriptions(stream, hub, auth, admission, settings, cluster)
+    app[SUBSCRIPTIONS] = Subscriptions(stream, hub, auth, admission, settings)
     reloaders: list[Reloader] = [lambda new, keys: auth.reload(keys.credentials, new.allow_origin, keys.peers)]
     if curve is not None:
         reloaders.append(lambda new, keys: _reload_curve(curve, keys))
     reloaders.append(lambda new, keys: logs.configure(new.log_format, new.log_level))
     app[RELOADERS] = reloaders
+    app[NOTIFIER] = notify.Notifier.from_environ()
+    app.cleanup_ctx.append(background)
     return app
 
 
@@ -147,19 +153,51 @@ def _reload_curve(curve: CurveServer, keys: Keys) -> None:
         curve.reload(keys.curve.keypair[0], keys.curve.allowed)
 
 
-async def serve(config: Config, keys: Keys, reread: Callable[[], Config] | None = None) -> int:
+class StartupError(RuntimeError):
+    """The daemon could not start; ``str()`` is the one line for the operator, and nothing is left bound."""
+
+
+async def serve(config: Config, keys: Keys, reread: Callable[[], Config] | None = None) -> None:
+    """Bind, serve until SIGTERM/SIGINT, shut down; :class:`StartupError` if it cannot start."""
     loop = asyncio.get_running_loop()
     try:
         app = build(config, keys)
-    except StateDirError as exc:
-        print(f"gatewayd: {exc}", file=sys.stderr)
-        return 1
-    ingest, lifecycle, hub = app[INGEST], app[LIFECYCLE], app[HUB]
-    try:
-        ingest.bind()
-    except IngestBindError as exc:
-        print(f"gatewayd: {exc}", file=sys.stderr)
-        return 1
+        app[INGEST].bind()
+    except (StateDirError, IngestBindError) as exc:
+        raise StartupError(str(exc)) from None
+    notifier = app[NOTIFIER]
+    runner = await _listen(app, config)
+    _settle_collector()
+    app[INGEST].start(loop)
+    store = app[STORE]
+    if store is not None:
+        store.start(loop)
+    cluster = app[CLUSTER]
+    if cluster is not None:
+        cluster.start(loop)
+    app[LIFECYCLE].serving = True
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, notifier.reloading, lambda: reload(app, config, reread))
+    testhooks.install_test_hooks(loop)
+    log.info(
+        "gateway.started",
+        version=__version__,
+        listen=config.listen,
+        ingest=config.ingest,
+        epoch=app[STREAM].epoch,
+        ring_size=config.ring_size,
+    )
+    notifier.send("READY=1", f"STATUS={notify.status_line(app)}")
+    await stop.wait()
+    notifier.send("STOPPING=1", f"STATUS=stopping: closing {len(app[HUB].subscribers)} clients")
+    await shutdown(app, runner, config.shutdown_grace)
+    notifier.close()
+
+
+async def _listen(app: web.Application, config: Config) -> web.AppRunner:
+    """Start the app (its ``cleanup_ctx`` too) and listen; on failure undo both and raise :class:`StartupError`."""
     # keepalive_timeout: a connection that has not sent a complete request within
     # handshake_timeout (at the start, or idle between HTTP requests) is closed.
     runner = web.AppRunner(
@@ -174,51 +212,34 @@ async def serve(config: Config, keys: Keys, reread: Callable[[], Config] | None 
     try:
         await site.start()
     except OSError as exc:
-        print(f"gatewayd: cannot listen on {config.listen}: {exc.strerror or exc}", file=sys.stderr)
-        ingest.close()
+        app[INGEST].close()
         await runner.cleanup()
-        return 1
-    # Startup objects leave the collector's view.  The thresholds stay CPython's own
-    # (700, 10, 10): the data path leaves nothing tracked behind (ring entries are not
-    # tracked at all), so a raised young threshold saves no ingest CPU, while it let one
-    # young collection scan every object of the clients that connected since the last
-    # one (~50k objects for 1,000 clients: a 40 ms pause, docs/benchmarks.md).
+        raise StartupError(f"cannot listen on {config.listen}: {exc.strerror or exc}") from None
+    return runner
+
+
+def _settle_collector() -> None:
+    """Startup objects leave the collector's view.
+
+    The thresholds stay CPython's own (700, 10, 10): the data path leaves nothing
+    tracked behind (ring entries are not tracked at all), so a raised young threshold
+    saves no ingest CPU, while it let one young collection scan every object of the
+    clients that connected since the last one (~50k objects for 1,000 clients: a 40 ms
+    pause, docs/benchmarks.md).
+    """
     gc.freeze()
-    ingest.start(loop)
-    store = app[STORE]
-    if store is not None:
-        store.start(loop)
-    cluster = app[CLUSTER]
-    if cluster is not None:
-        cluster.start(loop)
-    lifecycle.serving = True
-    stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    notifier = notify.Notifier.from_environ()
-    loop.add_signal_handler(signal.SIGHUP, notifier.reloading, lambda: reload(app, config, reread))
-    testhooks.install_test_hooks(loop)
-    stream, health = app[STREAM], app[HEALTH]
-    background = [
-        loop.create_task(monitor.monitor(health, stream, hub)),
-        *notify.supervise(notifier, app),
+
+
+async def background(app: web.Application) -> AsyncIterator[None]:
+    """``cleanup_ctx``: the monitor and the systemd tasks run while the app does."""
+    loop = asyncio.get_running_loop()
+    tasks = [
+        loop.create_task(monitor.monitor(app[HEALTH], app[STREAM], app[HUB])),
+        *notify.supervise(app[NOTIFIER], app),
     ]
-    log.info(
-        "gateway.started",
-        version=__version__,
-        listen=config.listen,
-        ingest=config.ingest,
-        epoch=stream.epoch,
-        ring_size=config.ring_size,
-    )
-    notifier.send("READY=1", f"STATUS={notify.status_line(app)}")
-    await stop.wait()
-    notifier.send("STOPPING=1", f"STATUS=stopping: closing {len(hub.subscribers)} clients")
-    await shutdown(app, runner, config.shutdown_grace)
-    for task in background:
+    yield
+    for task in tasks:
         task.cancel()
-    notifier.close()
-    return 0
 
 
 def reload(app: web.Application, config: Config, reread: Callable[[], Config] | None) -> None:

@@ -10,12 +10,13 @@ keeps the old keys in force.  Secrets never reach the message.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from gateway.policy.auth import Credentials, CredentialsError, load_credentials
+from gateway.policy.credentials import Credentials, CredentialsError, load_credentials
 from gateway.policy.peers import PeerPolicy, PolicyError
 from gateway.ports.curve import CurveKeyError, load_client_keys, load_server_keypair
-from gateway.process.config import Config, ConfigError, option_name
+from gateway.process.config import Config, fail
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,9 @@ class Keys:
     curve: CurveKeys | None = None
 
 
-def load_keys(config: Config) -> Keys:
-    """Every key file ``config`` names, parsed; :class:`ConfigError` (one line) if one is unusable."""
+def load_keys(config: Config, sources: Mapping[str, str] | None = None) -> Keys:
+    """Every key file ``config`` names, parsed; :class:`~gateway.process.config.ConfigError` (one
+    line naming the option and, from ``sources`` (see ``config.load``), where it was set) if unusable."""
     try:
         peers = PeerPolicy.parse(config.allow_host, config.trusted_proxy)
         credentials = load_credentials(
@@ -49,5 +51,5 @@ def load_keys(config: Config) -> Keys:
         if config.curve_key_file and config.curve_clients_dir:
             curve = CurveKeys(load_server_keypair(config.curve_key_file), load_client_keys(config.curve_clients_dir))
     except (CredentialsError, CurveKeyError, PolicyError) as exc:
-        raise ConfigError(f"invalid {option_name(exc.field)}: {exc}") from None
+        raise fail(exc.field, sources or {}, str(exc)) from None
     return Keys(credentials, peers, curve)

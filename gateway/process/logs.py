@@ -35,7 +35,11 @@ def configure(log_format: str | None, level: str) -> None:
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=LEVELS[level], stream=sys.stderr, format="%(name)s %(levelname)s %(message)s")
+    # basicConfig adds the stderr handler once (it does nothing while the root logger has
+    # handlers), so the level is set on the root logger itself: a SIGHUP reload reaches
+    # the stdlib loggers (aiohttp, asyncio) too.
+    logging.basicConfig(stream=sys.stderr, format="%(name)s %(levelname)s %(message)s")
+    logging.getLogger().setLevel(LEVELS[level])
 
 
 def get(name: str = "gateway") -> Any:

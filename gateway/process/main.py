@@ -120,11 +120,17 @@ def main(config_file: str | None, **flags: Any) -> None:
     file > defaults.  An annotated file: deploy/gateway.toml.
     """
     try:
-        config = load(flags, config_file=config_file)
-        keys = load_keys(config)
+        sources: dict[str, str] = {}
+        config = load(flags, config_file=config_file, sources=sources)
+        keys = load_keys(config, sources)
     except ConfigError as exc:
         click.echo(f"gatewayd: {exc}", err=True)
         sys.exit(2)
-    from gateway.process.daemon import run
+    from gateway.process.daemon import StartupError, run
 
-    sys.exit(run(config, keys, lambda: load(flags, config_file=config_file)))
+    try:
+        code = run(config, keys, lambda: load(flags, config_file=config_file))
+    except StartupError as exc:
+        click.echo(f"gatewayd: {exc}", err=True)
+        code = 1
+    sys.exit(code)

@@ -29,7 +29,8 @@ from collections.abc import Callable, Mapping
 
 from aiohttp import web
 
-from gateway.http.parts import CLUSTER, HEALTH, HUB, LIFECYCLE, STREAM, healthy
+from gateway.http.endpoints import status_snapshot
+from gateway.http.parts import HEALTH, HUB, LIFECYCLE, STREAM, healthy
 from gateway.process import logs
 
 #: Seconds between checks of the STATUS= line.
@@ -94,9 +95,9 @@ def status_line(app: web.Application) -> str:
     transports = ", ".join(f"{kind} {n}" for kind, n in sorted(by_kind.items()))
     clients = f"clients {sum(by_kind.values())}" + (f" ({transports})" if transports else "")
     line = f"{clients}, {app[HEALTH].events_per_s():.1f} events/s, seq {app[STREAM].seq}"
-    cluster = app[CLUSTER]
-    if cluster is not None and cluster.problem:
-        line = f"DEGRADED (cluster: {cluster.problem}); {line}"
+    reasons = status_snapshot(app).degraded_reasons  # the one rule (``gateway.core.health``)
+    if reasons:
+        line = f"DEGRADED ({'; '.join(reasons)}); {line}"
     restart_needed = app[LIFECYCLE].restart_needed
     if restart_needed:
         line += f"; restart needed ({', '.join(restart_needed)})"

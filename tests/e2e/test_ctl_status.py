@@ -85,6 +85,9 @@ def test_degraded_when_the_ring_turns_over_faster_than_the_horizon(gateway_facto
     wait_for(lambda: gw.status()["health"]["ring_turnover_s"] is not None, 10, "ring turnover measured")
     code, _, reasons = status(gw)
     assert code == 1 and any("ring turns over every" in r and "60s resume horizon" in r for r in reasons), reasons
+    healthz = http_get(gw.url + "/healthz")  # the daemon's own judgement, in /status and /healthz alike
+    assert healthz[0] == 200 and healthz[1].startswith(b"ok, degraded: ") and b"resume horizon" in healthz[1], healthz
+    assert any("ring turns over" in r for r in gw.status()["degraded_reasons"])
 
 
 def test_degraded_after_the_event_loop_stalled(gateway_factory) -> None:

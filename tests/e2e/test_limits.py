@@ -52,7 +52,9 @@ def test_over_max_clients_an_upgrade_is_closed_1013_and_a_plain_request_gets_503
             with pytest.raises(urllib.error.HTTPError) as info:
                 urllib.request.urlopen(reply, timeout=5)
             assert info.value.code == 503 and info.value.headers["Retry-After"] == "5", path
-        assert gateway.status()["clients"]["refused"]["max_clients"] == 3
+        clients = gateway.status()["clients"]
+        assert clients["refused"]["max_clients"] == 3
+        assert clients["refused_by_transport"] == {"ws": 2, "sse": 1}  # SSE refusals counted apart
     wait_for(lambda: gateway.status()["clients"]["count"] == 0, 10, "clients gone")
     with connect(gateway.ws_url) as ws:  # room again
         assert recv_json(ws)["type"] == "gateway.hello"

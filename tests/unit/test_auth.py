@@ -1,10 +1,11 @@
-"""``gateway.auth`` without sockets: tokens files, JWT keys and claims, token sources, origins, the limiter."""
+"""Auth without sockets (``gateway.policy``): tokens files, JWT keys and claims, token sources, origins, the limiter."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import jwt
@@ -13,19 +14,20 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway.core.filters import Filter
-from gateway.policy.auth import (
+from gateway.core.ring import Ring
+from gateway.engine.fanout import Hub
+from gateway.policy.auth import Attempt, Authenticator, Denial, Grant
+from gateway.policy.credentials import (
     Credentials,
     CredentialsError,
-    FailureLimiter,
     Refused,
     extract_token,
-    normalize_origin,
-    origin_allowed,
-    own_origins,
     parse_jwt_key,
     parse_tokens,
 )
-from gateway.policy.peers import host_allowed, host_name
+from gateway.policy.limits import FAILURE_BURST, FAILURE_REFILL_S, FailureLimiter
+from gateway.policy.origins import normalize_origin, origin_allowed, own_origins
+from gateway.policy.peers import PeerPolicy, host_allowed, host_name
 from gateway.process.config import ConfigError, load
 from gateway.process.keys import load_keys
 
@@ -224,3 +226,21 @@ def test_failure_limiter_blocks_after_burst_refills_and_stays_bounded() -> None:
     assert v6.retry_after("2001:db8:1:2:ffff::9", 0.0) > 0  # same /64: same bucket
     assert v6.retry_after("2001:db8:1:3::1", 0.0) == 0.0
     assert FailureLimiter.key("::ffff:10.0.0.1") == "10.0.0.1"
+
+
+def test_decide_judges_plain_values_origin_then_rate_limit_then_credential() -> None:
+    credentials = Credentials("token", tokens=parse_tokens(b"good\n"))
+    auth = Authenticator(credentials, ["https://app.example"], PeerPolicy.parse([], []), Hub(Ring(10)))
+    base = Attempt("10.0.0.1", "http", "127.0.0.1:8765")
+    evil = replace(base, origin="https://evil.example", token="good")
+    assert auth.decide(evil, Filter(), 0.0, 0.0) == Denial(403, "origin not allowed\n")
+    granted = auth.decide(replace(base, origin="https://app.example", token="good"), Filter(), 0.0, 0.0)
+    assert isinstance(granted, Grant) and granted.scope.label == "token@1" and granted.origin == "https://app.example"
+    unknown = Denial(401, "unknown token\n", {"WWW-Authenticate": "Bearer"})
+    bad = [auth.decide(replace(base, token="bad"), Filter(), 0.0, 0.0) for _ in range(FAILURE_BURST)]
+    assert bad == [unknown] * FAILURE_BURST
+    blocked = auth.decide(replace(base, token="good"), Filter(), 0.0, 0.0)  # even a good token waits
+    assert blocked == Denial(429, "too many failed attempts\n", {"Retry-After": str(int(FAILURE_REFILL_S) + 1)})
+    assert isinstance(auth.decide(replace(base, token="good"), Filter(), 0.0, FAILURE_REFILL_S), Grant)
+    refused = {k: v for k, v in auth.refused.items() if v}
+    assert refused == {"origin": 1, "unauthorized": FAILURE_BURST, "rate_limited": 1}

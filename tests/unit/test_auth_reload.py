@@ -13,7 +13,9 @@ import jwt
 from gateway.core.filters import Filter
 from gateway.core.ring import Ring
 from gateway.engine.fanout import Hub
-from gateway.policy.auth import Authenticator, Credentials, FailureLimiter, Scope
+from gateway.policy.auth import Attempt, Authenticator, Grant
+from gateway.policy.credentials import Credentials, Scope
+from gateway.policy.limits import FailureLimiter
 from gateway.process.config import Config, load
 from gateway.process.keys import load_keys
 from tests.unit.test_fanout import Client
@@ -41,10 +43,17 @@ def load_credentials(config: Config) -> Credentials:
     return load_keys(config).credentials
 
 
+def granted(auth: Authenticator, token: str, peer: str) -> Grant:
+    """What a subscribing request with ``token`` from ``peer`` is granted (before its upgrade)."""
+    verdict = auth.decide(Attempt(peer, "http", "127.0.0.1:8765", token=token), EVERYTHING, time.time(), 0.0)
+    assert isinstance(verdict, Grant), verdict
+    return verdict
+
+
 def test_sighup_between_credential_check_and_join_still_revokes(tmp_path: Path) -> None:
     auth, config, hub = token_auth(tmp_path, "gone-token\nkept-token\n")
-    gone = auth.grant("gone-token", "10.0.0.1", EVERYTHING)  # judged before the upgrade …
-    kept = auth.grant("kept-token", "10.0.0.2", EVERYTHING)
+    gone = granted(auth, "gone-token", "10.0.0.1")  # judged before the upgrade …
+    kept = granted(auth, "kept-token", "10.0.0.2")
     (tmp_path / "tokens").write_text("kept-token\n")
     keys = load_keys(config)  # … SIGHUP while the upgrade awaits: neither client is watched yet
     auth.reload(keys.credentials, config.allow_origin, keys.peers)
@@ -83,7 +92,7 @@ async def test_reload_judges_each_distinct_token_once_and_nothing_when_unchanged
     clients = []
     for i in range(10_000):  # 10,000 JWT clients sharing four tokens
         client = Client(hub, peer=f"10.0.{i // 250}.{i % 250}")
-        auth.watch(client.sub, auth.grant(tokens[i % 4], client.sub.peer, EVERYTHING))
+        auth.watch(client.sub, granted(auth, tokens[i % 4], client.sub.peer))
         clients.append(client)
 
     same = counting(load_credentials(config))

@@ -9,34 +9,16 @@ production ones.
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from emitter_sdk.wire import ENCODER, Entity, WireEvent
 from gateway.core.filters import Filter
 from gateway.core.ring import Entry, Ring
-from gateway.engine.fanout import Hub, Subscriber
+from gateway.engine.fanout import Hub
 from gateway.engine.stream import Stream
+from tests.support import FakeTransport, RecordingSubscriber, ws_messages
 
 
-class Transport:
-    """Records every write; never full, never closing."""
-
-    def __init__(self) -> None:
-        self.writes: list[bytes] = []
-
-    def write(self, data: bytes) -> None:
-        self.writes.append(bytes(data))
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-    def is_closing(self) -> bool:
-        return False
-
-
-class CountingSubscriber(Subscriber):
-    """A WebSocket subscriber that counts how often an entry is rendered for it."""
+class CountingSubscriber(RecordingSubscriber):
+    """A subscriber that counts how often an entry is rendered for it."""
 
     renders = 0
 
@@ -55,33 +37,17 @@ def wire(pseq: int, kind: str = "task", producer: str = "p1") -> list[bytes]:
     return [ENCODER.encode(event)]
 
 
-def setup(*filters: Filter) -> tuple[Stream, list[Transport]]:
+def setup(*filters: Filter) -> tuple[Stream, list[FakeTransport]]:
     ring = Ring(1000)
     hub = Hub(ring)
     stream = Stream(ring, hub, "e1")
     transports = []
     for flt in filters:
-        t = Transport()
+        t = FakeTransport()
         hub.add(CountingSubscriber(t, flt, "127.0.0.1"), ring.head)
         transports.append(t)
     CountingSubscriber.renders = 0
     return stream, transports
-
-
-def frames(data: bytes) -> list[dict[str, Any]]:
-    """Split concatenated server text frames (the gateway's own framing) into JSON documents."""
-    out = []
-    i = 0
-    while i < len(data):
-        assert data[i] == 0x81, "FIN + text"
-        n, i = data[i + 1], i + 2
-        if n == 126:
-            n, i = int.from_bytes(data[i : i + 2], "big"), i + 2
-        elif n == 127:
-            n, i = int.from_bytes(data[i : i + 8], "big"), i + 8
-        out.append(json.loads(data[i : i + n]))
-        i += n
-    return out
 
 
 def test_a_batch_is_one_write_per_client_with_every_frame_in_order() -> None:
@@ -91,7 +57,7 @@ def test_a_batch_is_one_write_per_client_with_every_frame_in_order() -> None:
     for t in transports:
         assert len(t.writes) == 1
         assert t.writes[0] == b"".join(e.frame for e in entries)
-        assert [m["seq"] for m in frames(t.writes[0])] == [1, 2, 3, 4, 5]
+        assert [m["seq"] for m in ws_messages(t.writes[0])] == [1, 2, 3, 4, 5]
 
 
 def test_a_batch_is_rendered_once_per_filter_key_not_per_client() -> None:
@@ -107,19 +73,22 @@ def test_filtered_batches_keep_order_and_only_matching_events() -> None:
     only_b = Filter((), (("b", "t1"),))
     stream, (everything, filtered) = setup(Filter(), only_b)
     stream.ingest([wire(1, "a"), wire(2, "b"), wire(3, "a"), wire(4, "b")])
-    assert [m["seq"] for m in frames(everything.writes[0])] == [1, 2, 3, 4]
-    assert [m["seq"] for m in frames(filtered.writes[0])] == [2, 4]
+    assert [m["seq"] for m in ws_messages(everything.writes[0])] == [1, 2, 3, 4]
+    assert [m["seq"] for m in ws_messages(filtered.writes[0])] == [2, 4]
 
 
 def test_an_upstream_gap_precedes_its_event_inside_the_batch_even_when_filtered_out() -> None:
     only_b = Filter((), (("b", "t1"),))
     stream, (everything, filtered) = setup(Filter(), only_b)
     stream.ingest([wire(1, "a"), wire(5, "a"), wire(6, "b")])  # pseq 2..4 lost upstream
-    kinds = [(m["type"], m.get("seq")) for m in frames(everything.writes[0])]
+    kinds = [(m["type"], m.get("seq")) for m in ws_messages(everything.writes[0])]
     assert kinds == [("task.progress", 1), ("gateway.gap", 2), ("task.progress", 2), ("task.progress", 3)]
-    gap = frames(everything.writes[0])[1]
+    gap = ws_messages(everything.writes[0])[1]
     assert gap == {"type": "gateway.gap", "reason": "upstream", "producer": "p1", "missed": 3, "seq": 2}
-    assert [(m["type"], m.get("seq")) for m in frames(filtered.writes[0])] == [("gateway.gap", 2), ("task.progress", 3)]
+    assert [(m["type"], m.get("seq")) for m in ws_messages(filtered.writes[0])] == [
+        ("gateway.gap", 2),
+        ("task.progress", 3),
+    ]
 
 
 def test_a_lone_event_is_written_as_exactly_its_frame() -> None:

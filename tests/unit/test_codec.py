@@ -17,7 +17,9 @@ from websockets.streams import StreamReader
 
 from emitter_sdk.wire import ENCODER, Entity, WireEvent
 from gateway.core import codec
-from gateway.core.codec import decode_ingest, encode_event, ws_frame
+from gateway.core.cache import BoundedCache
+from gateway.core.codec import decode_ingest, encode_event
+from gateway.core.protocol import ws_frame
 
 
 def parse(data: bytes) -> Frame:
@@ -132,8 +134,7 @@ def test_decode_ingest_rejects_with_a_fixed_reason(frames: list[bytes], reason: 
 
 
 def test_type_verdicts_stay_right_when_the_cache_is_full(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(codec, "_TYPE_VERDICTS_MAX", 2)
-    monkeypatch.setattr(codec, "_TYPE_VERDICTS", {})
+    monkeypatch.setattr(codec, "_TYPE_VERDICTS", BoundedCache(2))
     for _ in range(2):
         for name, reason in [("a.b", None), ("Bad", "type"), ("gateway.x", "reserved"), ("c.d", None)]:
             got = decode_ingest([wire(type=name)], 1 << 20)

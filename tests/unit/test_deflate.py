@@ -18,10 +18,10 @@ from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
-from gateway.core.codec import ws_frame
 from gateway.core.deflate import deflate, deflate_frame, extension_header
 from gateway.core.entries import build_entry
 from gateway.core.filters import Filter
+from gateway.core.protocol import ws_frame
 from gateway.core.ring import Ring
 from gateway.engine.fanout import Hub
 from gateway.http.ws import DeflateWsSubscriber, WsSubscriber

@@ -21,32 +21,9 @@ from gateway.core.ring import Ring
 from gateway.engine.fanout import Hub, Subscriber
 from gateway.engine.stream import Stream
 from tests.rawws import assert_covers
+from tests.support import FakeTransport
 
 PAYLOAD = {"blob": "x" * 200}
-
-
-class FakeTransport:
-    def __init__(self, reading: bool = True) -> None:
-        self.reading = reading
-        self.pending = bytearray()
-        self.received = bytearray()
-        self.closing = False
-
-    def write(self, data: bytes) -> None:
-        assert not self.closing, "write after close"
-        self.pending += data
-        if self.reading:
-            self.drain()
-
-    def drain(self) -> None:
-        self.received += self.pending
-        self.pending.clear()
-
-    def get_write_buffer_size(self) -> int:
-        return len(self.pending)
-
-    def is_closing(self) -> bool:
-        return self.closing
 
 
 class LineSubscriber(Subscriber):

@@ -1,12 +1,15 @@
-"""``gateway.core.health`` (samples in, rates and windows out) and gatewayctl's reading of them, without sockets."""
+"""``gateway.core.health`` without sockets: samples in, rates and windows out, and the degraded rule."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from gateway.core.health import WINDOW, Health, Sample
+import msgspec
+
+from gateway.core.health import WINDOW, Health, Sample, degraded_reasons
 from gateway.core.histogram import LatencyHistogram
-from gateway.ctl.cli import degraded_reasons
+from gateway.core.status import Clients, Events, Producers, Status, UpstreamGaps
+from gateway.core.status import Health as HealthStatus
 
 
 def sample(
@@ -41,30 +44,45 @@ def test_rates_windows_and_slow_drops_from_samples() -> None:
     assert health.snapshot(100)["slow_client_skipped_window"] == 0
 
 
-def status(**health: Any) -> dict[str, Any]:
-    base = {
-        "window_s": 60.0,
-        "loop_lag_recent_max_s": 0.001,
-        "ring_turnover_s": None,
-        "slow_client_disconnects_window": 0,
-        "slow_client_skipped_window": 0,
-        "ring_horizon_s": 60.0,
-        "loop_lag_limit_s": 0.5,
-    }
-    return {"healthy": True, "upstream_gaps": {"last_at": None, "missed": 0}, "health": base | health}
+def status(**health: Any) -> Status:
+    """A healthy /status with ``health`` fields replaced."""
+    window = {"window_s": 60.0, "loop_lag_recent_max_s": 0.001, "ring_horizon_s": 60.0, "loop_lag_limit_s": 0.5}
+    return Status(
+        version="t",
+        uptime_s=1.0,
+        started_at=0.0,
+        healthy=True,
+        ingest={},
+        epoch="e",
+        seq=0,
+        ring={},
+        state={"dir": None},
+        events=Events(accepted=0, rejected=0, rejected_by_reason={}, duplicate=0),
+        upstream_gaps=UpstreamGaps(count=0, missed=0),
+        producers=Producers(count=0),
+        clients=Clients(count=0, by_transport={}, lagging=0, refused={}),
+        deliveries=0,
+        drops={},
+        slow_client_disconnects=0,
+        auth={},
+        internal_errors=0,
+        health=HealthStatus(**(window | health)),
+    )
 
 
 def test_degraded_reasons_name_each_cause() -> None:
-    assert degraded_reasons(status()) == []
-    assert degraded_reasons(status(slow_client_disconnects_window=2)) == [
+    assert degraded_reasons(status(), 0.0) == []
+    assert degraded_reasons(status(slow_client_disconnects_window=2), 0.0) == [
         "slow clients: 2 disconnected, 0 events skipped in the last 60s"
     ]
-    assert degraded_reasons(status(ring_turnover_s=12.0)) == ["ring turns over every 12s, under the 60s resume horizon"]
-    assert degraded_reasons(status(ring_turnover_s=120.0)) == []
-    assert degraded_reasons(status(loop_lag_recent_max_s=0.8)) == ["event loop lag 800 ms (limit 500 ms)"]
-    assert degraded_reasons(status() | {"state": {"failed": True}}) == [
+    assert degraded_reasons(status(ring_turnover_s=12.0), 0.0) == [
+        "ring turns over every 12s, under the 60s resume horizon"
+    ]
+    assert degraded_reasons(status(ring_turnover_s=120.0), 0.0) == []
+    assert degraded_reasons(status(loop_lag_recent_max_s=0.8), 0.0) == ["event loop lag 800 ms (limit 500 ms)"]
+    assert degraded_reasons(msgspec.structs.replace(status(), state={"failed": True}), 0.0) == [
         "state log disabled by a write error (restarts will not resume)"
     ]
-    lost = status() | {"upstream_gaps": {"last_at": 990.0, "missed": 4}}
+    lost = msgspec.structs.replace(status(), upstream_gaps=UpstreamGaps(count=1, missed=4, last_at=990.0))
     assert degraded_reasons(lost, now=1000.0) == ["upstream loss 10s ago (4 events missed)"]
     assert degraded_reasons(lost, now=1100.0) == []

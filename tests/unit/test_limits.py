@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.policy.limits import TokenBucket, message_bucket, refusal
+from gateway.core.bucket import TokenBucket
+from gateway.policy.limits import message_bucket, refusal
 
 
 def test_bucket_allows_a_burst_then_refuses() -> None:

@@ -1,15 +1,13 @@
 """Resume arithmetic (``gateway.resume``) and replay through the real ``Stream``/``Hub``, without sockets.
 
 The property tests drive the data path (``Stream.ingest`` → ring → ``Hub``) and
-``subscription.start_subscription`` with a tiny in-memory transport (it records
+``subscription.start_subscription`` with the in-memory transport of ``tests.support`` (it records
 bytes and reports a buffer size we choose), then check every client's account:
 delivered seqs and gap ranges cover its span contiguously with no duplicate.
 """
 
 from __future__ import annotations
 
-import json
-import struct
 from types import SimpleNamespace
 from typing import Any
 
@@ -18,11 +16,14 @@ from hypothesis import strategies as st
 
 from emitter_sdk.wire import ENCODER, Entity, WireEvent
 from gateway.core.filters import Filter
-from gateway.core.resume import hello, plan_resume
+from gateway.core.protocol import hello
+from gateway.core.resume import plan_resume
 from gateway.core.ring import Ring
 from gateway.engine.fanout import Hub, Subscriber
+from gateway.engine.source import LocalSequencer
 from gateway.engine.stream import Stream
 from gateway.http.subscription import start_subscription
+from tests.support import FakeTransport, RecordingSubscriber, ws_messages
 
 EPOCH = "e1"
 
@@ -94,67 +95,20 @@ def test_plan_accounts_for_every_seq_once(oldest: int, fill: int, since: int | N
 # -- the real data path with an in-memory transport ------------------------------------------------
 
 
-class MemoryTransport:
-    """The three transport methods the hub uses; ``pending`` simulates a full socket buffer."""
-
-    def __init__(self) -> None:
-        self.data = bytearray()
-        self.pending = 0
-
-    def write(self, data: bytes) -> None:
-        self.data += data
-
-    def get_write_buffer_size(self) -> int:
-        return self.pending
-
-    def is_closing(self) -> bool:
-        return False
-
-
-def frames(data: bytes) -> list[dict[str, Any]]:
-    """Decode unmasked server text frames (RFC 6455) into JSON objects."""
-    out, pos = [], 0
-    while pos < len(data):
-        n = data[pos + 1] & 0x7F
-        pos += 2
-        if n == 126:
-            (n,) = struct.unpack_from("!H", data, pos)
-            pos += 2
-        elif n == 127:
-            (n,) = struct.unpack_from("!Q", data, pos)
-            pos += 8
-        out.append(json.loads(data[pos : pos + n]))
-        pos += n
-    return out
-
-
 def wire(producer: str, pseq: int, kind: str = "task", eid: str = "a") -> list[bytes]:
     return [ENCODER.encode(WireEvent("task.progress", "t", "core", Entity(kind, eid), {}, producer, pseq))]
 
 
-class KickRecorder(Subscriber):
-    """A WebSocket-framed subscriber that records its close code instead of closing."""
-
-    __slots__ = ("kicked",)
-
-    def __init__(self, transport: Any, flt: Filter) -> None:
-        super().__init__(transport, flt, "peer")
-        self.kicked: int | None = None
-
-    def kick(self, code: int, reason: str) -> None:
-        self.kicked = code
-
-
 class Client:
     def __init__(self, state: Any, flt: Filter, since: int | None, epoch: str | None) -> None:
-        self.transport = MemoryTransport()
-        self.sub = KickRecorder(self.transport, flt)
+        self.transport = FakeTransport()
+        self.sub = RecordingSubscriber(self.transport, flt)
         self.since = since
-        start_subscription(state.stream, state.hub, self.sub, since, epoch)
+        start_subscription(state.stream, self.sub, since, epoch)
 
     def check_account(self, head: int) -> list[dict[str, Any]]:
         """Hello first; then every seq after the start is delivered or inside exactly one gap, in order."""
-        msgs = frames(bytes(self.transport.data))
+        msgs = ws_messages(self.transport.data)
         assert msgs[0]["type"] == "gateway.hello"
         cursor = msgs[0]["seq"] if self.since is None else min(self.since, msgs[0]["seq"])
         for m in msgs[1:]:
@@ -207,10 +161,10 @@ def test_any_interleaving_of_appends_and_resumes_is_contiguous_and_duplicate_fre
             clients.append(Client(state, Filter(), action[1], "old" if action[2] else None))
         elif clients:
             client = clients[action[1] % len(clients)]
-            client.transport.pending = 10_000 if action[0] == "stall" else 0
+            client.transport.backlog = 10_000 if action[0] == "stall" else 0
             hub.pump(client.sub)
     for client in clients:
-        client.transport.pending = 0
+        client.transport.backlog = 0
         hub.pump(client.sub)
         client.check_account(ring.head)
 
@@ -246,3 +200,31 @@ def test_filters_apply_to_replay_and_live_alike_and_upstream_gaps_reach_everyone
     ]
     upstream = [(m["seq"], m["missed"]) for m in msgs if m.get("reason") == "upstream"]
     assert upstream == [(seq, missed) for seq, _, missed in expected if seq > start and missed]
+
+
+class HistorySource(LocalSequencer):
+    """A source that keeps history back to seq 1 (as a cluster's stream does) and records where clients start."""
+
+    def __init__(self, stream: Stream) -> None:
+        super().__init__(stream)
+        self.joined: list[int] = []
+
+    def oldest_held(self, ring_oldest: int | None) -> int | None:
+        return 1
+
+    def join(self, sub: Subscriber, start: int) -> None:
+        self.joined.append(start)
+
+
+def test_the_source_of_sequenced_events_decides_how_far_back_a_resume_reaches() -> None:
+    ring = Ring(10)
+    stream = Stream(ring, Hub(ring), EPOCH)
+    stream.ingest([wire("p", pseq) for pseq in range(1, 31)])  # the ring holds 21..30
+    local = Client(SimpleNamespace(stream=stream), Filter(), 5, None)
+    sent = ws_messages(local.transport.data)  # the local sequencer's history is the ring
+    assert sent[:2] == [hello(EPOCH, 30, 21), {"type": "gateway.gap", "reason": "evicted", "from": 6, "to": 20}]
+    assert [m["seq"] for m in sent[2:]] == list(range(21, 31))
+    stream.source = history = HistorySource(stream)
+    resumed = Client(SimpleNamespace(stream=stream), Filter(), 5, None)
+    assert ws_messages(resumed.transport.data) == [hello(EPOCH, 30, 1)]  # no gap: the source has 6..20
+    assert history.joined == [5]

@@ -17,7 +17,8 @@ from emitter_sdk.wire import Entity, WireEvent
 from gateway.core.entries import make_entry
 from gateway.core.ring import Entry, Ring
 from gateway.core.sequencer import ProducerTracker
-from gateway.ports.store import StateDirError, StateLog, frame, open_state, read_records
+from gateway.ports.records import frame, read_records
+from gateway.ports.store import StateDirError, StateLog, open_state
 
 COALESCE = frozenset({"task.progress"})
 
@@ -190,7 +191,7 @@ def test_any_damage_to_the_log_restores_a_valid_prefix(
 
 
 def test_frame_round_trip() -> None:
-    from gateway.ports.store import ProducersRecord
+    from gateway.ports.records import ProducersRecord
 
     records = [ProducersRecord([("p", 3, 1.5)])]
     data = b"".join(frame(r) for r in records)

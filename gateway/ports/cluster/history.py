@@ -24,6 +24,7 @@ import msgspec
 import structlog
 from nats.js.errors import NotFoundError
 
+from gateway.core.protocol import gap
 from gateway.core.ring import Entry
 from gateway.engine.fanout import Subscriber
 from gateway.ports.cluster.record import decode_record, record_entries
@@ -76,7 +77,7 @@ async def replay_then_join(source: ClusterSource, sub: Subscriber, cursor: int) 
                 break
             if not entries or entries[0].seq != cursor + 1:
                 upto = entries[0].seq - 1 if entries else first_held - 1
-                sub.send_control({"type": "gateway.gap", "reason": "evicted", "from": cursor + 1, "to": upto})
+                sub.send_control(gap("evicted", cursor + 1, upto))
                 cursor = upto
                 continue
             data, count = hub.render(sub, entries)

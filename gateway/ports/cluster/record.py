@@ -23,8 +23,9 @@ from collections.abc import Callable, Iterable, Mapping
 import msgspec
 
 from emitter_sdk.wire import WireEvent
-from gateway.core.codec import encode_event, encode_upstream_gap
+from gateway.core.codec import encode_event
 from gateway.core.entries import build_entry
+from gateway.core.protocol import encode_upstream_gap
 from gateway.core.ring import Entry
 from gateway.core.sequencer import ProducerTracker
 

@@ -38,6 +38,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 from nats.js.errors import NotFoundError
 
+from emitter_sdk.wire import WireEvent
 from gateway.core.sequencer import ProducerTracker
 from gateway.engine.fanout import Hub, Subscriber
 from gateway.engine.stream import Stream
@@ -108,7 +109,7 @@ class ClusterSource:
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.stream.source = self.writer
+        self.stream.source = self
         self._tasks = [loop.create_task(self._run()), loop.create_task(self.writer.run())]
 
     async def close(self) -> None:
@@ -328,8 +329,16 @@ class ClusterSource:
             return ring_oldest
         return held
 
-    def replay(self, sub: Subscriber, cursor: int) -> None:
-        """Replay ``cursor+1 ..`` from the stream to ``sub``, then join it to the hub (a task)."""
+    def submit(self, events: list[WireEvent], received: float) -> None:
+        """The port's entry: events ingested here go to the writer, to come back in the stream's order."""
+        self.writer.submit(events)
+
+    def join(self, sub: Subscriber, cursor: int) -> None:
+        """Start ``sub`` at ``cursor``: replayed from the stream first when the ring lacks ``cursor+1``."""
+        ring = self.stream.ring
+        if cursor + 1 >= (ring.oldest or ring.head + 1):
+            self.hub.add(sub, cursor)
+            return
         task = asyncio.get_running_loop().create_task(replay_then_join(self, sub, cursor))
         self._replays.add(task)
         task.add_done_callback(self._replays.discard)

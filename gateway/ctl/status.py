@@ -1,0 +1,93 @@
+"""``gatewayctl status``: the gateway's ``/status`` (the shared :class:`~gateway.core.status.Status`), summarised.
+
+Exit 0 healthy, 1 degraded (the gateway's own ``degraded_reasons``), 2 unreachable;
+with ``--watch``, those of the last refresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+
+import aiohttp
+import click
+import msgspec
+
+from gateway.core import status as schema
+from gateway.ctl.options import url_option
+
+
+async def fetch_status(url: str, timeout: float = 3.0) -> bytes:
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session,
+        session.get(url.rstrip("/") + "/status") as resp,
+    ):
+        resp.raise_for_status()
+        return await resp.read()
+
+
+def render_status(status: schema.Status) -> str:
+    ring, events, clients, health = status.ring, status.events, status.clients, status.health
+    reasons = status.degraded_reasons
+    state = "healthy" if not reasons else "DEGRADED: " + "; ".join(reasons)
+    if status.restart_needed:
+        state += f"  (restart needed: {', '.join(status.restart_needed)} changed in the config)"
+    by_transport = ", ".join(f"{k} {v}" for k, v in sorted(clients.by_transport.items())) or "none"
+    turnover = health.ring_turnover_s
+    lines = [
+        f"event-gateway {status.version}  {state}",
+        f"  uptime     {status.uptime_s:.0f}s   ingest {status.ingest.get('endpoint')}",
+        f"  epoch      {status.epoch}   seq {status.seq}   {health.events_per_s:.1f} events/s",
+        f"  ring       {ring.get('fill')}/{ring.get('size')}  oldest {ring.get('oldest')}"
+        f"  turnover {'-' if turnover is None else f'{turnover:.0f}s'}",
+        f"  events     accepted {events.accepted}  rejected {events.rejected}  duplicate {events.duplicate}",
+        f"  upstream   gaps {status.upstream_gaps.count}  missed {status.upstream_gaps.missed}",
+        f"  producers  {status.producers.count}",
+        f"  clients    {clients.count} ({by_transport})  lagging {clients.lagging}",
+        f"  delivered  {status.deliveries}  dropped {sum(status.drops.values())}"
+        f"  slow disconnects {status.slow_client_disconnects}",
+        f"  loop lag   {health.loop_lag_s * 1000:.1f} ms  (recent max {health.loop_lag_recent_max_s * 1000:.1f} ms)",
+    ]
+    return "\n".join(lines)
+
+
+def status_once(url: str, as_json: bool) -> int:
+    """Fetch and print one status; returns the exit code."""
+    try:
+        body = asyncio.run(fetch_status(url))
+        status = schema.decode(body)
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        click.echo(f"gatewayctl: gateway unreachable at {url}: {exc or type(exc).__name__}", err=True)
+        return 2
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        click.echo(f"gatewayctl: {url}/status is not a gateway's status: {exc}", err=True)
+        return 2
+    if as_json:
+        click.echo(msgspec.json.format(body, indent=2))
+    else:
+        click.echo(render_status(status))
+    return 1 if status.degraded_reasons else 0  # the gateway's own judgement
+
+
+@click.command()
+@url_option
+@click.option("--json", "as_json", is_flag=True, help="print the raw /status JSON")
+@click.option("--watch", is_flag=True, help="refresh until interrupted (Ctrl-C)")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True, help="seconds, --watch")
+def status(url: str, as_json: bool, watch: bool, interval: float) -> None:
+    """Health summary; exit 0 healthy, 1 degraded, 2 unreachable."""
+    if not watch:
+        sys.exit(status_once(url, as_json))
+    code = 2
+    try:
+        while True:
+            if sys.stdout.isatty():
+                click.clear()
+            code = status_once(url, as_json)
+            footer = f"-- {time.strftime('%H:%M:%S')}, every {interval:g}s, Ctrl-C to stop\n"
+            click.echo(footer, err=as_json)  # --json: stdout stays one JSON document per refresh
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
+    sys.exit(code)

@@ -1,0 +1,84 @@
+"""The source of sequenced events: the engine's port to whoever gives each event its ``seq``.
+
+The stream (:class:`~gateway.engine.stream.Stream`) validates what ingest
+receives and hands the valid events to its :class:`SequencedSource`, which
+numbers them in order after the head and brings them back through
+:meth:`Stream.commit` (persist → ring → fan-out), at once or later.  The source
+also says how far back a resume may reach and starts a resuming client, so
+fan-out, resume and the transports are the same whoever numbers the events.
+
+Implementations:
+
+- :class:`LocalSequencer` (here): one gateway numbers its own ingest; producers
+  are tracked (duplicates dropped, upstream gaps reported); history is the ring
+  (and the state log that refills it on restart);
+- ``gateway.ports.cluster.source.ClusterSource``: the order of a NATS JetStream
+  stream is the sequence, shared by every node, with history beyond the ring.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Protocol
+
+from emitter_sdk.wire import WireEvent
+from gateway.core.entries import make_entry
+from gateway.core.ring import Entry
+from gateway.engine.fanout import Subscriber
+
+if TYPE_CHECKING:
+    from gateway.engine.stream import Stream
+
+
+class SequencedSource(Protocol):
+    """What the engine asks of the source of sequenced events.  No method blocks or awaits."""
+
+    def submit(self, events: list[WireEvent], received: float) -> None:
+        """Number ``events`` after the head, in order, and commit them to the stream (now or later).
+
+        ``received`` is when their batch arrived (``time.perf_counter``), for the
+        ingest-to-write latency.
+        """
+
+    def oldest_held(self, ring_oldest: int | None) -> int | None:
+        """The oldest seq a resume can start from: the ring's (``ring_oldest``), or older."""
+
+    def join(self, sub: Subscriber, start: int) -> None:
+        """Start ``sub`` at cursor ``start``: whatever the ring lacks from there first, then the hub."""
+
+
+class LocalSequencer:
+    """The single-gateway source: numbers its own ingest and commits each batch at once.
+
+    A producer re-sending what was accepted is a duplicate (dropped, counted); a
+    jump in a producer's ``pseq`` is an upstream gap, counted and sent to clients
+    before the event that revealed it (``Stream.upstream_gap``).
+    """
+
+    def __init__(self, stream: Stream) -> None:
+        self.stream = stream
+
+    def submit(self, events: list[WireEvent], received: float) -> None:
+        stream = self.stream
+        now = time.time()
+        entries: list[Entry] = []
+        coalesce = stream.coalesce_types
+        admit = stream.tracker.admit
+        seq = stream.ring.head + 1
+        for event in events:  # once per event: locals, one call per step
+            missed = admit(event.producer, event.pseq, now)
+            if missed < 0:
+                stream.duplicates += 1
+                continue
+            gap = stream.upstream_gap(event.producer, missed, seq, now) if missed else b""
+            entries.append(make_entry(event, seq, gap, coalesce))
+            seq += 1
+        stream.commit(entries)
+        if entries:
+            stream.write_latency.observe(time.perf_counter() - received)
+
+    def oldest_held(self, ring_oldest: int | None) -> int | None:
+        return ring_oldest
+
+    def join(self, sub: Subscriber, start: int) -> None:
+        self.stream.hub.add(sub, start)
