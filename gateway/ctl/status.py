@@ -6,11 +6,11 @@ with ``--watch``, those of the last refresh.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
+import urllib.error
+import urllib.request
 
-import aiohttp
 import click
 import msgspec
 
@@ -18,13 +18,15 @@ from gateway.core import status as schema
 from gateway.ctl.options import url_option
 
 
-async def fetch_status(url: str, timeout: float = 3.0) -> bytes:
-    async with (
-        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session,
-        session.get(url.rstrip("/") + "/status") as resp,
-    ):
-        resp.raise_for_status()
-        return await resp.read()
+def fetch_status(url: str, timeout: float = 3.0) -> bytes:
+    """GET ``/status`` synchronously: a Ctrl-C anywhere in it is a plain ``KeyboardInterrupt``.
+
+    (Through ``asyncio.run`` a SIGINT becomes a cancellation that the HTTP client may turn
+    into a timeout error, which read as "unreachable" and kept ``--watch`` running.)
+    """
+    with urllib.request.urlopen(url.rstrip("/") + "/status", timeout=timeout) as resp:
+        body: bytes = resp.read()
+        return body
 
 
 def render_status(status: schema.Status) -> str:
@@ -55,9 +57,9 @@ def render_status(status: schema.Status) -> str:
 def status_once(url: str, as_json: bool) -> int:
     """Fetch and print one status; returns the exit code."""
     try:
-        body = asyncio.run(fetch_status(url))
+        body = fetch_status(url)
         status = schema.decode(body)
-    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
         click.echo(f"gatewayctl: gateway unreachable at {url}: {exc or type(exc).__name__}", err=True)
         return 2
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
