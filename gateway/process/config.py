@@ -108,9 +108,10 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
 
 FIELDS: tuple[str, ...] = Config.__struct_fields__
 
-#: What a SIGHUP reload applies to the running daemon (the log setup, ``Authenticator.reload``,
-#: ``CurveServer.reload``); every other option is read once at startup.  A reloader that
-#: starts applying another option adds it here (and to docs/reference.md).
+#: What a SIGHUP reload applies to the running daemon (the log setup, and the credentials,
+#: peer rules and CURVE clients ``process.keys.load_keys`` re-reads); every other option is
+#: read once at startup.  A reloader that starts applying another option adds it here
+#: (and marks it "reload" in docs/reference.md).
 RELOADABLE: frozenset[str] = frozenset(
     {
         "log_level",
@@ -118,6 +119,9 @@ RELOADABLE: frozenset[str] = frozenset(
         "auth",
         "tokens_file",
         "jwt_key_file",
+        "jwt_issuer",
+        "jwt_audience",
+        "jwt_leeway",
         "allow_origin",
         "allow_host",
         "trusted_proxy",

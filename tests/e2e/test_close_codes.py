@@ -2,7 +2,8 @@
 
 The jq recipes of docs/operations.md select on ``close_code`` and ``closed_by``: a
 revoked token and a message-rate flood are 1008, an inbound frame over the limit 1009,
-a client too slow to keep up 1013, shutdown 1001 (each ``closed_by`` gateway, with the
+a client too slow to keep up 1013, shutdown 1001, an expired JWT 1008, a peer that
+stops answering protocol pings 1006 (no close frame can reach it) (each ``closed_by`` gateway, with the
 reason), and a client that closes itself logs its own code (``closed_by`` client).
 Each test reads both ends: the code the client received and the line the gateway wrote.
 """
@@ -12,9 +13,11 @@ from __future__ import annotations
 import json
 import secrets
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
@@ -30,7 +33,11 @@ def disconnected(gw: Gateway) -> list[dict[str, Any]]:
 
 
 def one_disconnect(gw: Gateway) -> dict[str, Any]:
-    records: list[dict[str, Any]] = wait_for(lambda: disconnected(gw), 10, "client.disconnected")
+    return one_disconnect_within(gw, 10)
+
+
+def one_disconnect_within(gw: Gateway, timeout: float) -> dict[str, Any]:
+    records: list[dict[str, Any]] = wait_for(lambda: disconnected(gw), timeout, "client.disconnected")
     assert len(records) == 1, records
     return records[0]
 
@@ -105,3 +112,25 @@ def test_shutdown_is_logged_1001(gateway: Gateway) -> None:
     assert info.value.rcvd is not None and info.value.rcvd.code == 1001
     line = one_disconnect(gateway)
     assert (line["close_code"], line["closed_by"], line["close_reason"]) == (1001, "gateway", "gateway shutting down")
+
+
+def test_an_expired_jwt_is_logged_1008(gateway_factory, tmp_path: Path) -> None:
+    key = secrets.token_bytes(32)
+    (tmp_path / "hs").write_bytes(key)
+    gw: Gateway = gateway_factory("--auth", "jwt", "--jwt-key-file", str(tmp_path / "hs"), "--jwt-leeway", "0")
+    token = jwt.encode({"sub": "short", "exp": int(time.time()) + 2}, key, "HS256")
+    with connect(gw.ws_url, additional_headers={"Authorization": f"Bearer {token}"}) as ws:
+        recv_json(ws)
+        with pytest.raises(ConnectionClosed) as info:
+            recv_json(ws, timeout=10)
+    assert info.value.rcvd is not None and info.value.rcvd.code == 1008
+    line = one_disconnect(gw)
+    assert (line["close_code"], line["closed_by"], line["close_reason"]) == (1008, "gateway", "token expired")
+
+
+def test_a_peer_that_never_answers_pings_is_logged_1006(gateway_factory) -> None:
+    gw: Gateway = gateway_factory("--ping-interval", "1")
+    silent = RawWs(gw.ws_url)  # never reads, so never answers the protocol pings
+    line = one_disconnect_within(gw, 20)
+    assert (line["close_code"], line["closed_by"], line["close_reason"]) == (1006, "gateway", "dead peer")
+    silent.abort()
