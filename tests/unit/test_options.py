@@ -60,6 +60,7 @@ def test_help_shows_description_default_and_env_for_every_option() -> None:
         ("slow_client", "[disconnect|drop-oldest|coalesce]", "drop-oldest", "ignore"),
         ("log_format", "[json|console]", "console", "xml"),
         ("log_level", "[debug|info|warning|error|critical]", "WARNING", "loud"),
+        ("compression", "[on|off]", "Off", "gzip"),
     ],
 )
 def test_numbers_are_typed_and_choices_listed(field: str, metavar: str, accepted: str, refused: str) -> None:
