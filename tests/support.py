@@ -14,7 +14,7 @@ from typing import Any
 from gateway.core.filters import Filter
 from gateway.core.protocol import ws_frame
 from gateway.core.ring import Entry
-from gateway.engine.fanout import Subscriber
+from gateway.engine.subscriber import Subscriber
 
 
 class FakeTransport:

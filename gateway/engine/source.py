@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Protocol
 from emitter_sdk.wire import WireEvent
 from gateway.core.entries import make_entry
 from gateway.core.ring import Entry
-from gateway.engine.fanout import Subscriber
+from gateway.engine.subscriber import Subscriber
 
 if TYPE_CHECKING:
     from gateway.engine.stream import Stream

@@ -41,7 +41,7 @@ from aiohttp import hdrs, web
 from gateway.core.filters import Filter
 from gateway.core.protocol import GAP, HELLO, Message, encode, sse_message
 from gateway.core.ring import Entry
-from gateway.engine.fanout import Subscriber
+from gateway.engine.subscriber import Subscriber
 from gateway.http.subscription import SUBSCRIPTIONS, RequestError
 from gateway.policy.limits import refuse_after_upgrade, set_keepalive
 

@@ -21,8 +21,9 @@ from aiohttp import web
 from gateway.core.filters import Filter, FilterError, parse_entities, parse_types
 from gateway.core.protocol import hello
 from gateway.core.resume import plan_resume
-from gateway.engine.fanout import Hub, Subscriber
+from gateway.engine.fanout import Hub
 from gateway.engine.stream import Stream
+from gateway.engine.subscriber import Subscriber
 from gateway.http.parts import ClientSettings
 from gateway.policy.auth import Authenticator, Grant
 from gateway.policy.limits import Admission, check_admission

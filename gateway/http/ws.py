@@ -39,7 +39,7 @@ from gateway.core.deflate import deflate_frame, extension_header
 from gateway.core.filters import Filter
 from gateway.core.protocol import close_frame, error, pong, ws_frame
 from gateway.core.ring import Entry
-from gateway.engine.fanout import Subscriber
+from gateway.engine.subscriber import Subscriber
 from gateway.http.subscription import SUBSCRIPTIONS
 from gateway.policy.limits import Admission, message_bucket, refuse_after_upgrade, set_keepalive
 

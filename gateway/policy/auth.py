@@ -53,7 +53,8 @@ from gateway.policy.origins import normalize_origin, origin_allowed, own_origins
 from gateway.policy.peers import PeerPolicy, host_allowed, host_name, is_loopback
 
 if TYPE_CHECKING:
-    from gateway.engine.fanout import Hub, Subscriber
+    from gateway.engine.fanout import Hub
+    from gateway.engine.subscriber import Subscriber
 
 log = structlog.get_logger("gateway.auth")
 

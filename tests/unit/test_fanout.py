@@ -18,8 +18,9 @@ import pytest
 from emitter_sdk.wire import ENCODER, Entity, WireEvent
 from gateway.core.filters import Filter
 from gateway.core.ring import Ring
-from gateway.engine.fanout import Hub, Subscriber
+from gateway.engine.fanout import Hub
 from gateway.engine.stream import Stream
+from gateway.engine.subscriber import Subscriber
 from tests.rawws import assert_covers
 from tests.support import FakeTransport
 

@@ -19,9 +19,10 @@ from gateway.core.filters import Filter
 from gateway.core.protocol import hello
 from gateway.core.resume import plan_resume
 from gateway.core.ring import Ring
-from gateway.engine.fanout import Hub, Subscriber
+from gateway.engine.fanout import Hub
 from gateway.engine.source import LocalSequencer
 from gateway.engine.stream import Stream
+from gateway.engine.subscriber import Subscriber
 from gateway.http.subscription import start_subscription
 from tests.support import FakeTransport, RecordingSubscriber, ws_messages
 

@@ -26,7 +26,7 @@ from nats.js.errors import NotFoundError
 
 from gateway.core.protocol import gap
 from gateway.core.ring import Entry
-from gateway.engine.fanout import Subscriber
+from gateway.engine.subscriber import Subscriber
 from gateway.ports.cluster.record import decode_record, record_entries
 
 if TYPE_CHECKING:

@@ -40,8 +40,9 @@ from nats.js.errors import NotFoundError
 
 from emitter_sdk.wire import WireEvent
 from gateway.core.sequencer import ProducerTracker
-from gateway.engine.fanout import Hub, Subscriber
+from gateway.engine.fanout import Hub
 from gateway.engine.stream import Stream
+from gateway.engine.subscriber import Subscriber
 from gateway.ports.cluster.history import replay_then_join
 from gateway.ports.cluster.record import Record, decode_record, record_entries
 from gateway.ports.cluster.writer import RecordWriter
