@@ -28,7 +28,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.run import RESULTS, ROOT, cpu_s, fmt, gateway, publish, run_fanout
+from bench.run import RESULTS, ROOT, cpu_s, fmt, gateway, publish, render_table, run_fanout
 from tests.natsservers import start_servers
 
 
@@ -121,10 +121,7 @@ def table(results: dict[str, Any]) -> str:
             f"+≤ {slack:g}",
             added <= slack,
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = [" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-    lines.insert(1, "-+-".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return render_table(rows)
 
 
 def main() -> int:

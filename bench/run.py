@@ -392,6 +392,14 @@ def fmt(value: Any, digits: int = 1) -> str:
     return str(value)
 
 
+def render_table(rows: list[tuple[str, str, str, str]]) -> str:
+    """The verdict table: columns padded to their widest cell, a rule under the header row."""
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = [" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    lines.insert(1, "-+-".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
 def fixed_rows(add: Any, tag: str, runs: list[dict[str, Any]]) -> None:
     """A fixed-rate cell: each rep's gateway figure beside the same rep's Nchan, ratios and verdicts."""
     ours = [r for r in runs if r["system"] == "gateway"]
@@ -445,7 +453,6 @@ def table(results: dict[str, Any]) -> str:
         add(f"{tag}: other CPU % (noise)", f["other_cpu_pct"], "–", None, 0)
     for (n, rate), runs in fixed.items():
         fixed_rows(add, f"N={n} {rate:g} ev/s", runs)
-    ingest_rows = results.get("ingest", [])
     ingest_rows = results.get("ingest", [])
     for name, goal in (("gateway", 0.35), ("state_dir", 0.3)):
         if not ingest_rows:
@@ -503,10 +510,7 @@ def table(results: dict[str, Any]) -> str:
             "≤ 16",
             mem["kib_per_client"] <= 16,
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = [" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-    lines.insert(1, "-+-".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return render_table(rows)
 
 
 def main() -> int:
