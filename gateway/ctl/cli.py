@@ -23,7 +23,7 @@ def main() -> None:
     Every command takes --url, the gateway's HTTP address (default
     $EVENT_GATEWAY_URL, else http://127.0.0.1:8765); those that publish (emit,
     check, demo) also --ingest (default $EVENT_GATEWAY_INGEST, else
-    tcp://127.0.0.1:5556).  tail and check take --token (default
+    tcp://127.0.0.1:5556).  status, tail and check take --token (default
     $EVENT_GATEWAY_TOKEN) for a gateway with --auth token|jwt.
     """
 

@@ -1,7 +1,9 @@
 """``gatewayctl status``: the gateway's ``/status`` (the shared :class:`~gateway.core.status.Status`), summarised.
 
-Exit 0 healthy, 1 degraded (the gateway's own ``degraded_reasons``), 2 unreachable;
-with ``--watch``, those of the last refresh.
+Exit 0 healthy, 1 degraded (the gateway's own ``degraded_reasons``), 2 unreachable (or
+refused: with ``--auth token|jwt`` a caller beyond loopback needs ``--token``); with
+``--watch``, those of the last refresh.  The token goes in the ``Authorization`` header,
+never in the URL.
 """
 
 from __future__ import annotations
@@ -15,16 +17,18 @@ import click
 import msgspec
 
 from gateway.core import status as schema
-from gateway.ctl.options import url_option
+from gateway.ctl.options import token_option, url_option
 
 
-def fetch_status(url: str, timeout: float = 3.0) -> bytes:
+def fetch_status(url: str, token: str | None = None, timeout: float = 3.0) -> bytes:
     """GET ``/status`` synchronously: a Ctrl-C anywhere in it is a plain ``KeyboardInterrupt``.
 
     (Through ``asyncio.run`` a SIGINT becomes a cancellation that the HTTP client may turn
     into a timeout error, which read as "unreachable" and kept ``--watch`` running.)
     """
-    with urllib.request.urlopen(url.rstrip("/") + "/status", timeout=timeout) as resp:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(url.rstrip("/") + "/status", headers=headers)
+    with urllib.request.urlopen(request, timeout=timeout) as resp:
         body: bytes = resp.read()
         return body
 
@@ -54,11 +58,15 @@ def render_status(status: schema.Status) -> str:
     return "\n".join(lines)
 
 
-def status_once(url: str, as_json: bool) -> int:
+def status_once(url: str, as_json: bool, token: str | None = None) -> int:
     """Fetch and print one status; returns the exit code."""
     try:
-        body = fetch_status(url)
+        body = fetch_status(url, token)
         status = schema.decode(body)
+    except urllib.error.HTTPError as exc:
+        hint = " (a gateway with --auth token|jwt: pass --token)" if exc.code in (401, 403) else ""
+        click.echo(f"gatewayctl: {url}/status answered HTTP {exc.code} {exc.reason}{hint}", err=True)
+        return 2
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         click.echo(f"gatewayctl: gateway unreachable at {url}: {exc or type(exc).__name__}", err=True)
         return 2
@@ -74,19 +82,20 @@ def status_once(url: str, as_json: bool) -> int:
 
 @click.command()
 @url_option
+@token_option
 @click.option("--json", "as_json", is_flag=True, help="print the raw /status JSON")
 @click.option("--watch", is_flag=True, help="refresh until interrupted (Ctrl-C)")
 @click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True, help="seconds, --watch")
-def status(url: str, as_json: bool, watch: bool, interval: float) -> None:
+def status(url: str, token: str | None, as_json: bool, watch: bool, interval: float) -> None:
     """Health summary; exit 0 healthy, 1 degraded, 2 unreachable."""
     if not watch:
-        sys.exit(status_once(url, as_json))
+        sys.exit(status_once(url, as_json, token))
     code = 2
     try:
         while True:
             if sys.stdout.isatty():
                 click.clear()
-            code = status_once(url, as_json)
+            code = status_once(url, as_json, token)
             footer = f"-- {time.strftime('%H:%M:%S')}, every {interval:g}s, Ctrl-C to stop\n"
             click.echo(footer, err=as_json)  # --json: stdout stays one JSON document per refresh
             time.sleep(interval)

@@ -4,14 +4,18 @@ Degraded (exit 1) after upstream loss in the last minute, while clients are bein
 dropped for slowness (a raw client that never reads), when the ring turns over
 faster than ``ring_horizon`` and after the event loop stalled (the
 ``EVENT_GATEWAY_TEST_HOOKS`` SIGUSR1 hook); healthy (exit 0) with ordinary traffic.
-``--watch`` refreshes until interrupted and exits with the last refresh's code.
+``--watch`` refreshes until interrupted and exits with the last refresh's code.  Beyond
+loopback with ``--auth token``, ``--token`` is what gets the status (401 without it).
 """
 
 from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
+import threading
+from pathlib import Path
 
 from websockets.sync.client import connect
 
@@ -118,3 +122,60 @@ def test_watch_refreshes_until_interrupted(gateway: Gateway) -> None:
         frames += line.startswith("event-gateway ")
     proc.send_signal(signal.SIGINT)
     assert proc.wait(10) == 0
+
+
+class ForwardingProxy:
+    """A one-request-per-connection HTTP proxy on loopback that says the client is ``198.51.100.1``.
+
+    Stands in for nginx in front of a gateway with ``--trusted-proxy 127.0.0.1``: what
+    ``gatewayctl`` sends reaches the gateway as from a client beyond loopback.
+    """
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.headers: list[bytes] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            with client, socket.create_connection(("127.0.0.1", self.upstream_port)) as upstream:
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    chunk = client.recv(65536)
+                    if not chunk:
+                        break
+                    request += chunk
+                self.headers.append(request)
+                line, rest = request.split(b"\r\n", 1)
+                upstream.sendall(line + b"\r\nX-Forwarded-For: 198.51.100.1\r\n" + rest)
+                while chunk := upstream.recv(65536):  # gatewayctl sends Connection: close
+                    client.sendall(chunk)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_token_reaches_status_beyond_loopback_with_auth_on(gateway_factory, tmp_path: Path) -> None:
+    tokens = tmp_path / "tokens"
+    tokens.write_text("good-token\n")
+    tokens.chmod(0o600)
+    gw: Gateway = gateway_factory("--auth", "token", "--tokens-file", str(tokens), "--trusted-proxy", "127.0.0.1")
+    proxy = ForwardingProxy(gw.port)
+    url = f"http://127.0.0.1:{proxy.port}"
+    try:
+        refused = run_cli("gatewayctl", "status", "--url", url)
+        assert refused.returncode == 2 and "HTTP 401" in refused.stderr and "--token" in refused.stderr
+        assert run_cli("gatewayctl", "status", "--url", url, "--token", "wrong").returncode == 2
+        ok = run_cli("gatewayctl", "status", "--url", url, "--token", "good-token")
+        assert ok.returncode == 0 and "healthy" in ok.stdout.splitlines()[0], ok.stderr
+        env = run_cli("gatewayctl", "status", "--url", url, "--json", env={"EVENT_GATEWAY_TOKEN": "good-token"})
+        assert env.returncode == 0 and json.loads(env.stdout)["epoch"] == gw.status()["epoch"]
+    finally:
+        proxy.close()
+    assert all(b"good-token" not in h.split(b"\r\n", 1)[0] for h in proxy.headers)  # never in the URL
