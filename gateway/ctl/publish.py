@@ -1,6 +1,8 @@
 """``gatewayctl emit`` / ``demo``: publish events through ingest with the SDK, as a producer does.
 
-Exit 0 once a gateway subscribed and took them, 1 otherwise.
+Exit 0 once a gateway subscribed and took them, 1 otherwise, 2 for a bad argument (an
+invalid type, entity or payload: the SDK's own verdict, or JSON's — ``NaN`` and
+``Infinity`` have no JSON form and are refused, not turned into ``null`` on the way).
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ def publish(ingest: str, events: list[PlannedEvent], delay: float) -> bool:
         return em.flush(5.0)
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def parse_entity(raw: str | None) -> tuple[str, str] | None:
     if raw is None:
         return None
@@ -50,16 +56,15 @@ def parse_entity(raw: str | None) -> tuple[str, str] | None:
 def emit(url: str, ingest: str, event_type: str, entity: str | None, payload: str) -> None:
     """Publish one event (TYPE like task.progress) through ingest."""
     try:
-        body = json.loads(payload)
-    except json.JSONDecodeError as exc:
+        body = json.loads(payload, parse_constant=_no_constant)
+    except (json.JSONDecodeError, ValueError) as exc:
         raise click.BadParameter(f"not JSON: {exc}", param_hint="--payload") from None
     if not isinstance(body, dict):
         raise click.BadParameter("must be a JSON object", param_hint="--payload")
     try:
         ok = publish(ingest, [(event_type, parse_entity(entity), body)], 0)
-    except ValueError as exc:
-        click.echo(f"gatewayctl: {exc}", err=True)
-        sys.exit(1)
+    except ValueError as exc:  # Emitter(strict=True): the event is invalid
+        raise click.UsageError(str(exc)) from None
     if not ok:
         click.echo(f"gatewayctl: {not_subscribed(url, ingest)}", err=True)
         sys.exit(1)

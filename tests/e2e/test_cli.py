@@ -137,6 +137,13 @@ def test_emit_takes_url_and_names_it_when_nothing_subscribes(gateway: Gateway) -
     assert failed.stderr.count("\n") == 1 and nowhere in failed.stderr and gateway.url in failed.stderr
 
 
+def test_emit_refuses_bad_arguments_with_exit_2(gateway: Gateway) -> None:
+    for args in (["Task.Started"], ["task.x", "--payload", '{"a": NaN}'], ["task.x", "--payload", "[1]"]):
+        bad = run_cli("gatewayctl", "emit", *args, "--ingest", gateway.ingest)
+        assert bad.returncode == 2 and "Usage:" in bad.stderr, (args, bad.stderr)
+    assert gateway.status()["events"]["accepted"] == 0  # NaN was not sent on as null
+
+
 def test_tail_into_head_exits_quietly_on_broken_pipe(gateway: Gateway) -> None:
     from emitter_sdk import Emitter
 
