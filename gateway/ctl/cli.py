@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import click
 
+from gateway import __version__
 from gateway.ctl.check import check
 from gateway.ctl.publish import demo, emit
 from gateway.ctl.status import status
@@ -17,6 +18,7 @@ from gateway.ctl.tail import tail
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="gatewayctl")
 def main() -> None:
     """Operate and probe an event-gateway.
 

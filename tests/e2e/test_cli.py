@@ -127,6 +127,14 @@ def test_every_gatewayctl_option_has_help_and_help_names_the_env_variables() -> 
     assert "EVENT_GATEWAY_URL" in emit_help and "EVENT_GATEWAY_INGEST" in emit_help
 
 
+def test_both_commands_tell_their_version() -> None:
+    from gateway import __version__
+
+    for command in ("gatewayd", "gatewayctl"):
+        shown = run_cli(command, "--version")
+        assert shown.returncode == 0 and shown.stdout == f"{command}, version {__version__}\n", shown
+
+
 def test_emit_takes_url_and_names_it_when_nothing_subscribes(gateway: Gateway) -> None:
     ok = run_cli("gatewayctl", "emit", "task.started", "--url", gateway.url, "--ingest", gateway.ingest)
     assert ok.returncode == 0, ok.stderr
