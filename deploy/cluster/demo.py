@@ -18,6 +18,7 @@ import argparse
 import json
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -47,6 +48,20 @@ def get(url: str) -> tuple[int, bytes]:
         return 0, b""
 
 
+def busy_port(base: int) -> int | None:
+    """The first of the demo's ports that something already listens on (a ``make run`` gateway on 8765 …)."""
+    ports = [base, base + 1, base + 10, base + 11]
+    ports += [base + offset + i for offset in (20, 30, 40) for i in range(3)]
+    for port in ports:
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers bind: TIME_WAIT is no obstacle
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                return port
+    return None
+
+
 def wait(what: str, cond: object, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not cond():  # type: ignore[operator]
@@ -64,6 +79,12 @@ def main() -> int:
     nats_server = shutil.which("nats-server")
     if nats_server is None:
         raise SystemExit("cluster-demo: nats-server not found (make nats installs Debian's)")
+    busy = busy_port(base)
+    if busy is not None:  # else a gateway already on the port would answer for a node that never started
+        raise SystemExit(
+            f"cluster-demo: 127.0.0.1:{busy} is in use (a gateway from make run?): stop it, "
+            "or choose other ports: .venv/bin/python deploy/cluster/demo.py --base N"
+        )
     tmp = Path(tempfile.mkdtemp(prefix="event-gateway-cluster-demo-"))
     procs: list[subprocess.Popen[bytes]] = []
     stop = {"now": False}
