@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench cluster-demo venv browser service-tools nats node node-example install clean
+.PHONY: run test lint bench soak cluster-demo venv browser service-tools nats node node-example install clean
 
 venv: $(STAMP)
 
@@ -78,6 +78,12 @@ bench: venv node browser nats
 ## both monitor pages live; Ctrl-C stops everything (docs/cluster.md).
 cluster-demo: venv nats
 	$(PY) deploy/cluster/demo.py
+
+## A long run that makes slow leaks show (not part of make test; ~22 min, loopback only):
+## 1,000 clients connecting/resuming/filtering/stalling/dropping, a steady emitter with bursts,
+## SIGHUPs; RSS, fds, loop lag and the loss invariant per minute (docs/benchmarks.md).
+soak: venv browser
+	$(PY) -m bench.soak
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -21,9 +21,12 @@ from typing import Any
 
 import msgspec
 
-#: ``<domain>.<action>``: lowercase letters, digits and ``_`` in each part.
-TYPE_PATTERN = r"^[a-z0-9_]+\.[a-z0-9_]+$"
+#: ``<domain>.<action>``: lowercase letters, digits and ``_`` in each part.  Always matched
+#: against the whole string (``fullmatch``): ``$`` alone would accept a trailing newline.
+TYPE_PATTERN = r"[a-z0-9_]+\.[a-z0-9_]+"
 TYPE_RE = re.compile(TYPE_PATTERN)
+#: Longest event type accepted (characters).
+MAX_TYPE_LEN = 100
 
 #: Types reserved for messages the gateway itself sends to clients.
 RESERVED_PREFIX = "gateway."
@@ -82,9 +85,10 @@ DECODER = msgspec.msgpack.Decoder(WireEvent)
 
 
 def is_valid_type(event_type: str) -> bool:
-    """True for a well-formed, non-reserved event type."""
+    """True for a well-formed, non-reserved event type of at most ``MAX_TYPE_LEN`` characters."""
     return (
-        TYPE_RE.match(event_type) is not None
+        len(event_type) <= MAX_TYPE_LEN
+        and TYPE_RE.fullmatch(event_type) is not None
         and not event_type.startswith(RESERVED_PREFIX)
         and event_type not in RESERVED_TYPES
     )

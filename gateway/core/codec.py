@@ -1,8 +1,13 @@
 """Bytes in, bytes out: ingest validation and the v1 event encoding.  Pure.
 
-- :func:`decode_ingest` turns one ZeroMQ message into a :class:`WireEvent` or a
-  rejection reason (a short fixed string, used as a counter label).
-- :func:`encode_event` renders an accepted event once, as v1 JSON.
+- :func:`decode_wire` turns one ZeroMQ message into a :class:`WireEvent` or a
+  rejection reason (a short fixed string, used as a counter label) for what
+  cannot be attributed to a producer; :func:`check_event` judges a decoded
+  event's fields; :func:`decode_ingest` is both.
+- :func:`encode_event` renders an accepted event once as v1 JSON; it raises
+  :data:`ENCODE_ERRORS` for a payload that decoded but has no JSON form
+  (non-string map keys, msgpack ext types …): the caller rejects that one
+  event with reason ``payload``.
 
 Every other message the gateway sends, and the framing, is in :mod:`gateway.core.protocol`.
 """
@@ -13,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from emitter_sdk.wire import DECODER, WireEvent, is_valid_type
+from emitter_sdk.wire import DECODER, MAX_TYPE_LEN, Entity, WireEvent, is_valid_type
 from gateway.core.cache import BoundedCache
 from gateway.core.protocol import PONG
 
@@ -28,7 +33,12 @@ REJECT_REASONS = (
     "producer",
     "ts",
     "not_allowed",
+    "payload",
+    "producer_key",
 )
+
+#: What :func:`encode_event` raises for a payload without a JSON form.
+ENCODE_ERRORS = (msgspec.EncodeError, TypeError, ValueError, OverflowError, RecursionError)
 
 MAX_ID_LEN = 256
 
@@ -54,29 +64,76 @@ _JSON = msgspec.json.Encoder()
 
 
 def decode_ingest(frames: list[bytes], max_bytes: int) -> WireEvent | str:
-    """One ingest message → event, or the reason it is rejected."""
+    """One ingest message → event, or the reason it is rejected (before encoding)."""
+    event = decode_wire(frames, max_bytes)
+    if isinstance(event, str):
+        return event
+    return check_event(event) or event
+
+
+def decode_wire(frames: list[bytes], max_bytes: int) -> WireEvent | str:
+    """One ingest message → a decoded event (fields not yet judged), or the reason it is rejected."""
     if len(frames) != 1:
         return "frames"
     data = frames[0]
     if len(data) > max_bytes:
         return "oversized"
     try:
-        event = DECODER.decode(data)
+        return DECODER.decode(data)
     except (msgspec.DecodeError, ValueError, TypeError, RecursionError):
-        return "decode"
-    verdict = _TYPE_VERDICTS.get(event.type)
+        return "payload" if producer_of(data) is not None else "decode"
+
+
+class _WireHead(msgspec.Struct, array_like=True):
+    """A :class:`WireEvent` whose payload is left undecoded: who sent a message whose payload is bad."""
+
+    type: str
+    ts: str
+    source: str
+    entity: Entity | None
+    payload: msgspec.Raw
+    producer: str
+    pseq: int
+
+
+_HEAD_DECODER = msgspec.msgpack.Decoder(_WireHead)
+
+
+def producer_of(data: bytes) -> tuple[str, int] | None:
+    """``(producer, pseq)`` of a message that is a well-formed event but for its payload, else ``None``."""
+    try:
+        head = _HEAD_DECODER.decode(data)
+    except (msgspec.DecodeError, ValueError, TypeError, RecursionError):
+        return None
+    if not head.producer or len(head.producer) > 64 or head.pseq < 1:
+        return None
+    return head.producer, head.pseq
+
+
+def check_event(event: WireEvent) -> str:
+    """``""`` for a well-formed event, else the reason it is rejected.
+
+    ``producer`` is judged first: any other reason leaves a producer id and
+    ``pseq`` the sequencer can count as seen.  A type longer than
+    ``MAX_TYPE_LEN`` is refused before the verdict cache sees it, so the cache
+    holds only strings of at most ``MAX_TYPE_LEN`` characters.
+    """
+    if not event.producer or len(event.producer) > 64 or event.pseq < 1:
+        return "producer"
+    event_type = event.type
+    if len(event_type) > MAX_TYPE_LEN:
+        return "type"
+    verdict = _TYPE_VERDICTS.get(event_type)
     if verdict is None:
-        verdict = _judge_type(event.type)
+        verdict = _judge_type(event_type)
     if verdict:
         return verdict
     ent = event.entity
     if ent is not None and (not ent.kind or not ent.id or len(ent.kind) > MAX_ID_LEN or len(ent.id) > MAX_ID_LEN):
         return "entity"
-    if not event.producer or len(event.producer) > 64 or event.pseq < 1:
-        return "producer"
     if len(event.ts) > 40 or len(event.source) > MAX_ID_LEN:
         return "ts"
-    return event
+    return ""
 
 
 #: type → "" (valid) or its rejection reason.
@@ -94,7 +151,7 @@ def _judge_type(event_type: str) -> str:
 
 
 def encode_event(event: WireEvent, seq: int) -> bytes:
-    """The v1 JSON of an accepted event (``seq`` and ``id`` added)."""
+    """The v1 JSON of an accepted event (``seq`` and ``id`` added); raises :data:`ENCODE_ERRORS`."""
     ent = event.entity
     return _JSON.encode(
         OutEvent(

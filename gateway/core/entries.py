@@ -8,16 +8,14 @@ byte what was sent before the restart.
 from __future__ import annotations
 
 from emitter_sdk.wire import WireEvent
-from gateway.core.codec import encode_event
 from gateway.core.protocol import ws_frame
 from gateway.core.ring import Entry
 
 
-def make_entry(event: WireEvent, seq: int, upstream_gap: bytes, coalesce_types: frozenset[str]) -> Entry:
-    """Encode one accepted event once, for every transport."""
+def make_entry(event: WireEvent, seq: int, json: bytes, upstream_gap: bytes, coalesce_types: frozenset[str]) -> Entry:
+    """One accepted event, its v1 ``json`` already encoded (``codec.encode_event``), ready for every transport."""
     ent = event.entity
     kind, eid = (None, None) if ent is None else (ent.kind, ent.id)
-    json = encode_event(event, seq)
     return build_entry(seq, event.type, kind, eid, json, event.producer, event.pseq, upstream_gap, coalesce_types)
 
 

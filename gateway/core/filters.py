@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from gateway.core.cache import BoundedCache
 
 MAX_PATTERN_LEN = 200
-_TYPE_GLOB_RE = re.compile(r"^[a-z0-9_.*?\[\]!-]+$")
+_TYPE_GLOB_RE = re.compile(r"[a-z0-9_.*?\[\]!-]+")
 
 
 class FilterError(ValueError):
@@ -30,7 +30,7 @@ def parse_types(raw: str | None) -> tuple[str, ...]:
         return ()
     globs = tuple(part.strip() for part in raw.split(",") if part.strip())
     for glob in globs:
-        if len(glob) > MAX_PATTERN_LEN or not _TYPE_GLOB_RE.match(glob):
+        if len(glob) > MAX_PATTERN_LEN or not _TYPE_GLOB_RE.fullmatch(glob):
             raise FilterError(f"bad type glob {glob[:40]!r}")
     return globs
 

@@ -47,14 +47,21 @@ def gap(reason: str, first: int, last: int) -> Message:
     return {"type": GAP, "reason": reason, "from": first, "to": last}
 
 
-def upstream_gap(producer: str, missed: int, seq: int) -> Message:
-    """``missed`` events of ``producer`` never reached the gateway; noticed before ``seq``."""
-    return {"type": GAP, "reason": "upstream", "producer": producer, "missed": missed, "seq": seq}
+def upstream_gap(producer: str, missed: int, seq: int, reset: bool = False) -> Message:
+    """``missed`` events of ``producer`` never reached the gateway; noticed before ``seq``.
+
+    ``reset``: the producer's ``pseq`` went back beyond any re-send, so its numbering
+    restarted at the event ``seq`` (``"missed": 0, "reset": true``; docs/wire.md).
+    """
+    message: Message = {"type": GAP, "reason": "upstream", "producer": producer, "missed": missed, "seq": seq}
+    if reset:
+        message["reset"] = True
+    return message
 
 
-def encode_upstream_gap(producer: str, missed: int, seq: int) -> bytes:
+def encode_upstream_gap(producer: str, missed: int, seq: int, reset: bool = False) -> bytes:
     """:func:`upstream_gap`, encoded: what a ring entry carries to send before its event."""
-    return encode(upstream_gap(producer, missed, seq))
+    return encode(upstream_gap(producer, missed, seq, reset))
 
 
 def error(text: str) -> Message:

@@ -1,4 +1,11 @@
-"""The replay ring: the last ``capacity`` sequenced events, addressable by ``seq``.
+"""The replay ring: the last sequenced events, addressable by ``seq``.
+
+Bounded twice, whichever bound is reached first: at most ``capacity`` events,
+and at most ``max_bytes`` of held encodings (:func:`entry_bytes`: the event's
+JSON and WebSocket frame, room for its SSE form, and a fixed per-entry overhead).
+Eviction is always of the oldest, so ``oldest`` and every gap computed from it
+stay exact whichever bound evicted.  The newest entry is always held, even one
+larger than ``max_bytes`` on its own.
 
 Pure data structure, no I/O.  Invariants:
 - seqs held are contiguous: ``oldest .. head`` (both ``None``/0 when empty);
@@ -48,13 +55,26 @@ class Entry(msgspec.Struct, gc=False):
     deflated: dict[int, bytes] | None = None
 
 
-class Ring:
-    """Bounded, seq-addressed buffer of :class:`Entry`; evicts the oldest."""
+#: Bytes counted per entry besides its encodings: the Struct, its strings and the slot.
+ENTRY_OVERHEAD = 400
 
-    def __init__(self, capacity: int) -> None:
+
+def entry_bytes(entry: Entry) -> int:
+    """What one entry costs the ring: JSON + frame, the same again for its SSE form, + overhead."""
+    return 2 * (len(entry.json) + len(entry.frame)) + len(entry.upstream_gap) + ENTRY_OVERHEAD
+
+
+class Ring:
+    """Bounded (events and bytes), seq-addressed buffer of :class:`Entry`; evicts the oldest."""
+
+    def __init__(self, capacity: int, max_bytes: int = 0) -> None:
+        """``max_bytes`` 0: bounded by ``capacity`` only."""
         if capacity < 1:
             raise ValueError("ring capacity must be >= 1")
         self.capacity = capacity
+        self.max_bytes = max_bytes
+        #: :func:`entry_bytes` summed over the entries held.
+        self.bytes = 0
         self._slots: list[Entry | None] = [None] * capacity
         self._first = 1  # oldest seq held when not empty
         self.head = 0  # newest seq held, 0 = nothing yet
@@ -72,11 +92,12 @@ class Ring:
         """Empty the ring; the next append takes ``head + 1``."""
         self._slots = [None] * self.capacity
         self.latest_by_key.clear()
+        self.bytes = 0
         self.head = head
         self._first = head + 1
 
-    def append(self, entry: Entry) -> Entry | None:
-        """Add the next entry; returns the evicted one, if any.  Runs once per event: locals only."""
+    def append(self, entry: Entry) -> int:
+        """Add the next entry; returns how many entries were evicted.  Runs once per event: locals only."""
         seq, head, first, cap, slots = entry.seq, self.head, self._first, self.capacity, self._slots
         if head < first:  # empty
             self._first = first = seq
@@ -85,20 +106,35 @@ class Ring:
             raise ValueError(f"ring expects seq {head + 1}, got {seq}")
         else:
             prev_bytes = slots[head % cap].cum_bytes  # type: ignore[union-attr]  # head is held
-        slot = seq % cap
-        evicted = slots[slot] if head - first + 1 == cap else None
+        evicted = 0
+        if head - first + 1 == cap:  # full by count: the oldest makes room (its slot is this one)
+            self._evict_oldest()
+            evicted = 1
         entry.cum_bytes = prev_bytes + len(entry.frame)
-        slots[slot] = entry
+        slots[seq % cap] = entry
         self.head = seq
-        if evicted is not None:
-            self._first = evicted.seq + 1
-            self.evictions += 1
-            key = evicted.coalesce_key
-            if key is not None and self.latest_by_key.get(key) == evicted.seq:
-                del self.latest_by_key[key]
+        self.bytes += 2 * (len(entry.json) + len(entry.frame)) + len(entry.upstream_gap) + ENTRY_OVERHEAD
         if entry.coalesce_key is not None:
             self.latest_by_key[entry.coalesce_key] = seq
+        max_bytes = self.max_bytes
+        if max_bytes:
+            while self.bytes > max_bytes and self._first < seq:  # the newest always stays
+                self._evict_oldest()
+                evicted += 1
         return evicted
+
+    def _evict_oldest(self) -> None:
+        first = self._first
+        slot = first % self.capacity
+        old = self._slots[slot]
+        assert old is not None
+        self._slots[slot] = None
+        self._first = first + 1
+        self.evictions += 1
+        self.bytes -= entry_bytes(old)
+        key = old.coalesce_key
+        if key is not None and self.latest_by_key.get(key) == old.seq:
+            del self.latest_by_key[key]
 
     def get(self, seq: int) -> Entry:
         if not self._first <= seq <= self.head:
@@ -137,6 +173,8 @@ class Ring:
         return {
             "size": self.capacity,
             "fill": len(self),
+            "bytes": self.bytes,
+            "max_bytes": self.max_bytes,
             "oldest": self.oldest,
             "head": self.head,
             "evictions": self.evictions,

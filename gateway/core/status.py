@@ -24,6 +24,8 @@ class Events(msgspec.Struct, kw_only=True):
 class UpstreamGaps(msgspec.Struct, kw_only=True):
     count: int
     missed: int
+    #: Producer resets (a ``pseq`` that went back beyond any re-send), each reported as a gap with ``reset``.
+    producer_resets: int = 0
     #: Wall-clock time of the last upstream loss, or None.
     last_at: float | None = None
 

@@ -19,15 +19,25 @@ Implementations:
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from emitter_sdk.wire import WireEvent
+from gateway.core.codec import ENCODE_ERRORS, encode_event
 from gateway.core.entries import make_entry
 from gateway.core.ring import Entry
+from gateway.core.sequencer import RESET
 from gateway.engine.subscriber import Subscriber
 
 if TYPE_CHECKING:
     from gateway.engine.stream import Stream
+
+
+class Rejected(NamedTuple):
+    """A rejected message whose producer and ``pseq`` are known: it takes its ``pseq``."""
+
+    reason: str
+    producer: str
+    pseq: int
 
 
 class SequencedSource(Protocol):
@@ -59,20 +69,48 @@ class LocalSequencer:
         self.stream = stream
 
     def submit(self, events: list[WireEvent], received: float) -> None:
+        self.sequence(list(events), received, [])
+
+    def sequence(self, items: list[WireEvent | Rejected], received: float, reasons: list[str]) -> None:
+        """Number ``items`` in order: events are accepted (or duplicates), rejections take their ``pseq``.
+
+        An event whose payload has no JSON form (found in its one encoding) is
+        rejected as ``payload`` there and then; each rejection is counted in
+        ``stream.rejected`` and appended to ``reasons``, a re-sent one is a duplicate.
+        """
         stream = self.stream
         now = time.time()
         entries: list[Entry] = []
-        coalesce = stream.coalesce_types
-        admit = stream.tracker.admit
+        coalesce, rejected = stream.coalesce_types, stream.rejected
+        admit, skip = stream.tracker.admit, stream.tracker.skip
         seq = stream.ring.head + 1
-        for event in events:  # once per event: locals, one call per step
-            missed = admit(event.producer, event.pseq, now)
-            if missed < 0:
+        for item in items:  # once per event: locals, one call per step
+            if isinstance(item, Rejected):
+                rejection = item
+            else:
+                try:
+                    json = encode_event(item, seq)
+                except ENCODE_ERRORS:
+                    rejection = Rejected("payload", item.producer, item.pseq)
+                else:
+                    missed = admit(item.producer, item.pseq, now)
+                    if missed > 0:
+                        gap = stream.upstream_gap(item.producer, missed, seq, now)
+                    elif missed == 0:
+                        gap = b""
+                    elif missed == RESET:
+                        gap = stream.producer_reset(item.producer, seq, now)
+                    else:
+                        stream.duplicates += 1
+                        continue
+                    entries.append(make_entry(item, seq, json, gap, coalesce))
+                    seq += 1
+                    continue
+            if skip(rejection.producer, rejection.pseq, now):
+                rejected[rejection.reason] += 1
+                reasons.append(rejection.reason)
+            else:
                 stream.duplicates += 1
-                continue
-            gap = stream.upstream_gap(event.producer, missed, seq, now) if missed else b""
-            entries.append(make_entry(event, seq, gap, coalesce))
-            seq += 1
         stream.commit(entries)
         if entries:
             stream.write_latency.observe(time.perf_counter() - received)

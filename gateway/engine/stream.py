@@ -15,14 +15,15 @@ import time
 from typing import Protocol
 
 from emitter_sdk.wire import WireEvent
-from gateway.core.codec import REJECT_REASONS, decode_ingest
+from gateway.core.codec import ENCODE_ERRORS, REJECT_REASONS, check_event, decode_wire, encode_event, producer_of
 from gateway.core.filters import Filter
 from gateway.core.histogram import LatencyHistogram
+from gateway.core.producer_keys import ProducerKeys
 from gateway.core.protocol import encode_upstream_gap
 from gateway.core.ring import Entry, Ring
 from gateway.core.sequencer import ProducerTracker
 from gateway.engine.fanout import Hub
-from gateway.engine.source import LocalSequencer, SequencedSource
+from gateway.engine.source import LocalSequencer, Rejected, SequencedSource
 
 
 class EntrySink(Protocol):
@@ -63,6 +64,9 @@ class Stream:
         self.upstream_gaps = 0
         self.upstream_missed = 0
         self.last_upstream_gap_at = 0.0
+        self.producer_resets = 0
+        #: CURVE: which client key may use each producer id (None: not checked).
+        self.producer_keys: ProducerKeys | None = None
         self.rejected: dict[str, int] = dict.fromkeys(REJECT_REASONS, 0)
         #: Seconds from a batch's arrival to the end of its fan-out writes, one sample per batch.
         self.write_latency = LatencyHistogram()
@@ -71,36 +75,76 @@ class Stream:
     def seq(self) -> int:
         return self.ring.head
 
-    def ingest(self, messages: list[list[bytes]]) -> list[str]:
+    def ingest(self, messages: list[list[bytes]], keys: list[str] | None = None) -> list[str]:
         """Validate a batch of raw ingest messages and submit the valid events to the :attr:`source`.
 
         Returns the rejection reasons seen.  The source numbers the events and
         brings them back through :meth:`commit`: at once with the local sequencer,
-        later (in the stream's order) on a cluster node.
+        later (in the stream's order) on a cluster node.  Each message is accepted
+        or rejected alone (a payload without a JSON form: ``payload``).  The local
+        sequencer also gets the rejected events whose producer is known
+        (:class:`Rejected`), in order, so each takes its ``pseq``.  ``keys``
+        (CURVE): each message's client key, checked against :attr:`producer_keys`.
         """
         received = time.perf_counter()
-        events, reasons = self.validate(messages)
-        self.source.submit(events, received)
+        source = self.source
+        local = isinstance(source, LocalSequencer)
+        items, reasons = self.validate(messages, keys, check_json=not local)
+        if isinstance(source, LocalSequencer):
+            source.sequence(items, received, reasons)
+            return reasons
+        events: list[WireEvent] = []
+        for item in items:
+            if isinstance(item, Rejected):
+                self.rejected[item.reason] += 1
+                reasons.append(item.reason)
+            else:
+                events.append(item)
+        source.submit(events, received)
         return reasons
 
-    def validate(self, messages: list[list[bytes]]) -> tuple[list[WireEvent], list[str]]:
-        """Decode and check each message; rejections counted by reason, each alone."""
-        events: list[WireEvent] = []
+    def validate(
+        self, messages: list[list[bytes]], keys: list[str] | None = None, *, check_json: bool = True
+    ) -> tuple[list[WireEvent | Rejected], list[str]]:
+        """Decode and check each message, in order.
+
+        A rejection without a readable producer is counted here (its reason in
+        the returned list); one with a producer comes back as :class:`Rejected`.
+        ``check_json``: also refuse a payload without a JSON form here (the local
+        sequencer finds that out in the one encoding that makes the entry).  With
+        ``keys`` and :attr:`producer_keys`, a message whose key is not the one
+        bound to its producer id is rejected (``producer_key``) without touching
+        that producer's sequence: it is not the producer's.
+        """
+        items: list[WireEvent | Rejected] = []
         reasons: list[str] = []
         max_bytes = self.max_event_bytes
         whitelist = None if self.whitelist.matches_all else self.whitelist.matches
-        for frames in messages:
-            event = decode_ingest(frames, max_bytes)
-            if isinstance(event, str):
-                self.rejected[event] += 1
-                reasons.append(event)
-                continue
-            if whitelist is not None and not whitelist(event.type, None, None):
-                self.rejected["not_allowed"] += 1
-                reasons.append("not_allowed")
-                continue
-            events.append(event)
-        return events, reasons
+        bound = self.producer_keys if keys is not None else None
+        for i, frames in enumerate(messages):
+            event = decode_wire(frames, max_bytes)
+            if isinstance(event, str):  # "payload" here: a payload msgpack itself cannot decode
+                reason, charged = event, producer_of(frames[0]) if event == "payload" else None
+            else:
+                reason = check_event(event)
+                if not reason and whitelist is not None and not whitelist(event.type, None, None):
+                    reason = "not_allowed"
+                if not reason and check_json:
+                    try:
+                        encode_event(event, 0)
+                    except ENCODE_ERRORS:
+                        reason = "payload"
+                charged = None if reason == "producer" else (event.producer, event.pseq)
+            if charged is not None and bound is not None and keys is not None and not bound.admit(charged[0], keys[i]):
+                reason, charged = "producer_key", None  # not the producer's: its sequence is untouched
+            if not isinstance(event, str) and not reason:
+                items.append(event)
+            elif charged is not None:
+                items.append(Rejected(reason, *charged))
+            else:  # nothing to charge to a producer's sequence
+                self.rejected[reason] += 1
+                reasons.append(reason)
+        return items, reasons
 
     def commit(self, entries: list[Entry]) -> None:
         """Persist, append and fan out entries already numbered ``head+1 ..``."""
@@ -120,3 +164,9 @@ class Stream:
         self.upstream_missed += missed
         self.last_upstream_gap_at = now
         return encode_upstream_gap(producer, missed, seq)
+
+    def producer_reset(self, producer: str, seq: int, now: float) -> bytes:
+        """Count a producer reset seen at ``seq`` (its ``pseq`` jumped back beyond any re-send); the message."""
+        self.producer_resets += 1
+        self.last_upstream_gap_at = now
+        return encode_upstream_gap(producer, 0, seq, reset=True)

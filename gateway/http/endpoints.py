@@ -47,7 +47,10 @@ def status_snapshot(app: web.Application) -> Status:
             duplicate=stream.duplicates,
         ),
         upstream_gaps=UpstreamGaps(
-            count=stream.upstream_gaps, missed=stream.upstream_missed, last_at=stream.last_upstream_gap_at or None
+            count=stream.upstream_gaps,
+            missed=stream.upstream_missed,
+            producer_resets=stream.producer_resets,
+            last_at=stream.last_upstream_gap_at or None,
         ),
         producers=Producers(count=len(stream.tracker), recent=stream.tracker.snapshot()),
         clients=Clients(

@@ -122,6 +122,8 @@ class GatewayCollector(Collector):
         )
         yield _gauge("ring_events", "Events held in the replay ring.", len(ring))
         yield _gauge("ring_capacity_events", "Capacity of the replay ring.", ring.capacity)
+        yield _gauge("ring_bytes", "Bytes of encoded events held in the replay ring.", ring.bytes)
+        yield _gauge("ring_capacity_bytes", "Byte bound of the replay ring (--ring-bytes).", ring.max_bytes)
         yield _counter("ring_evictions", "Events evicted from the ring to make room.", ring.evictions)
         yield _gauge(
             "event_loop_lag_seconds", "How late the event loop ran a 1 s timer, last sample.", app[HEALTH].loop_lag

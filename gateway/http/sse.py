@@ -56,11 +56,14 @@ RETRY_JITTER_MS = 1000
 _END_OF_STREAM = b"0\r\n\r\n"  # the last chunk of a chunked HTTP/1.1 body
 
 
-class _Typed(msgspec.Struct):
+class _Control(msgspec.Struct):
+    """What the SSE framing needs of a control message: its name, and where a range gap ends."""
+
     type: str
+    to: int | None = None
 
 
-_TYPED = msgspec.json.Decoder(_Typed)
+_CONTROL = msgspec.json.Decoder(_Control)
 
 
 def parse_last_event_id(raw: str) -> tuple[int, str]:
@@ -105,17 +108,19 @@ class SseSubscriber(Subscriber):
         return sse
 
     def control_bytes(self, json: bytes) -> bytes:
-        return sse_message(_TYPED.decode(json).type, json)
+        """A control message built elsewhere (the hub's gaps): a range gap carries ``id: <epoch>:<to>``."""
+        control = _CONTROL.decode(json)
+        ident = f"{self.epoch}:{control.to}" if control.type == GAP and control.to is not None else None
+        return sse_message(control.type, json, ident)
 
     def send_control(self, message: Message) -> None:
         if self.closed or self.transport.is_closing():
             return
-        ident = None
-        if message["type"] == HELLO and (self.since is None or self.since >= message["seq"]):
-            ident = f"{self.epoch}:{message['seq']}"
-        elif message["type"] == GAP and "to" in message:
-            ident = f"{self.epoch}:{message['to']}"
-        self.write(sse_message(message["type"], encode(message), ident))
+        if message["type"] == HELLO:
+            ident = f"{self.epoch}:{message['seq']}" if self.since is None or self.since >= message["seq"] else None
+            self.write(sse_message(message["type"], encode(message), ident))
+        else:
+            self.write(self.control_bytes(encode(message)))
 
     def write(self, data: bytes) -> None:
         if self.chunked:

@@ -18,9 +18,15 @@ before any hello (a browser cannot read the status of a refused upgrade; it sees
 1006, like a gateway that is down); a request without ``Upgrade: websocket`` gets 503
 with ``Retry-After`` instead.  An inbound
 frame over ``max_frame_bytes`` → 1009; more inbound frames (data or control) than
-``client_msg_rate`` allows → ``gateway.error`` then 1008.  Every connection that
-ends, however it ends, is aborted if its socket is still open ``close_timeout``
-later, so a peer that never reads cannot hold a socket or its buffers.
+``client_msg_rate`` allows → ``gateway.error`` then 1008.
+
+The close rule (SPEC) for every close the gateway starts (1001, 1008, 1009,
+1013): stop acting on the client's messages, send the close frame after what
+was already written, wait for the peer's close frame (``close_timeout``), never
+close the socket while the peer may still be sending (a reset would destroy the
+unread close frame).  Every connection that ends, however it ends, is aborted if
+its socket is still open ``close_timeout`` later, so a peer that never reads
+cannot hold a socket or its buffers.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from multidict import CIMultiDict
 
 from gateway.core.deflate import deflate_frame, extension_header
 from gateway.core.filters import Filter
-from gateway.core.protocol import close_frame, error, pong, ws_frame
+from gateway.core.protocol import error, pong, ws_frame
 from gateway.core.ring import Entry
 from gateway.engine.subscriber import Subscriber
 from gateway.http.subscription import SUBSCRIPTIONS
@@ -50,14 +56,24 @@ _JSON_DECODER = msgspec.json.Decoder()
 
 
 class WsSubscriber(Subscriber):
-    """A WebSocket client: events go out as the entry's prebuilt frame."""
+    """A WebSocket client: events go out as the entry's prebuilt frame.
 
-    __slots__ = ("close_timeout",)
+    :meth:`kick` (``Hub.close`` has set ``close_code``) only wakes the handler out of its read;
+    the handler itself sends the close frame (after everything already written)
+    and waits for the peer's close, so a close the gateway starts is a complete
+    closing handshake, never a reset under the close frame.
+    """
+
+    __slots__ = ("close_timeout", "receiving", "task")
     kind = "ws"
 
     def __init__(self, transport: Any, flt: Filter, peer: str, close_timeout: float) -> None:
         super().__init__(transport, flt, peer)
         self.close_timeout = close_timeout
+        #: True while the handler awaits the client's next message (a kick must wake it).
+        self.receiving = False
+        #: The handler's task (set by the handler; what a kick wakes).
+        self.task: asyncio.Task[Any] | None = None
 
     def entry_bytes(self, entry: Entry) -> bytes:
         return entry.frame
@@ -66,7 +82,15 @@ class WsSubscriber(Subscriber):
         return ws_frame(json)
 
     def kick(self, code: int, reason: str) -> None:
-        kick_transport(self.transport, code, reason, self.close_timeout)
+        # A peer that reads nothing cannot hold the close (or its buffers) longer than this.
+        asyncio.get_running_loop().call_later(self.close_timeout, self.transport.abort)
+        if self.receiving and self.task is not None:
+            self.receiving = False  # one wake-up, however many kicks
+            self.task.cancel(CLOSING)
+
+
+#: The cancel message that wakes a handler out of ``receive()`` to close its client.
+CLOSING = "gateway.ws.closing"
 
 
 class DeflateWsSubscriber(WsSubscriber):
@@ -94,27 +118,29 @@ class DeflateWsSubscriber(WsSubscriber):
 
 
 class _WebSocketResponse(web.WebSocketResponse):
-    """aiohttp's handshake, accepting permessage-deflate always with ``server_no_context_takeover``.
+    """aiohttp's response, with two changes.
 
+    The handshake accepts permessage-deflate always with ``server_no_context_takeover``:
     aiohttp adds that parameter only when the client asked for it; without it a
     compressed frame could not be shared between clients.  The reader side
     (inflating what the client sends) stays aiohttp's.
+
+    An abnormal end does not close the socket under the peer: after a protocol
+    error (a frame over ``max_frame_bytes``: aiohttp has sent 1009 and discards
+    what follows) aiohttp would close the socket at once, and a peer still
+    sending would get a reset instead of the close frame.  The handler keeps the
+    socket open until the peer closes or ``close_timeout`` passes (:func:`linger`).
     """
+
+    def _close_transport(self) -> None:
+        if self.close_code != WSCloseCode.ABNORMAL_CLOSURE:
+            super()._close_transport()
 
     def _handshake(self, request: BaseRequest) -> tuple[CIMultiDict[str], str | None, int, bool]:
         headers, protocol, wbits, _ = super()._handshake(request)
         if wbits:
             headers[hdrs.SEC_WEBSOCKET_EXTENSIONS] = extension_header(wbits)
         return headers, protocol, wbits, True
-
-
-def kick_transport(transport: Any, code: int, reason: str, timeout: float) -> None:
-    """Write a close frame after whatever is buffered, close, and abort if it has not drained in ``timeout`` s."""
-    if transport is None or transport.is_closing():
-        return
-    transport.write(close_frame(code, reason))
-    transport.close()
-    asyncio.get_running_loop().call_later(timeout, transport.abort)
 
 
 async def handle_ws(request: web.Request) -> web.StreamResponse:
@@ -128,6 +154,7 @@ async def handle_ws(request: web.Request) -> web.StreamResponse:
         max_msg_size=config.max_frame_bytes,
         autoping=False,  # protocol pings are answered below, after the rate limit
         protocols=(grant.protocol,) if grant.protocol else (),
+        timeout=config.close_timeout,  # how long close() waits for the peer's close frame
     )
     try:
         await ws.prepare(request)
@@ -139,7 +166,8 @@ async def handle_ws(request: web.Request) -> web.StreamResponse:
     peer = request.remote or "?"
     refused = refuse_after_upgrade(subs.admission, peer, WsSubscriber.kind)
     if refused is not None:
-        kick_transport(transport, 1013, f"over capacity ({refused})", config.close_timeout)
+        await ws.close(code=1013, message=f"over capacity ({refused})".encode())
+        await linger(transport, config.close_timeout)
         return ws
     set_keepalive(transport, config.tcp_keepalive)
     wbits = int(ws.compress)
@@ -150,24 +178,60 @@ async def handle_ws(request: web.Request) -> web.StreamResponse:
     bucket = message_bucket(config.client_msg_rate, time.monotonic())
     subs.join(sub, grant, since, epoch)
     try:
-        async for msg in ws:
-            if not bucket.take(time.monotonic()):
-                _close_for_limit(subs.admission, sub, "rate_limited", 1008, "message rate exceeded")
-                break
-            if msg.type == WSMsgType.TEXT:
-                _on_text(sub, msg.data)
-            elif msg.type == WSMsgType.BINARY:
-                sub.send_control(error("binary frames are not accepted"))
-            elif msg.type == WSMsgType.PING:
-                if not transport.is_closing():
-                    transport.write(ws_frame(msg.data, opcode=0xA))
-            elif msg.type == WSMsgType.ERROR:
-                _count_error(subs.admission, sub, msg.data)
-                break
+        await _serve(subs.admission, sub, ws, bucket)
+        code = sub.close_code
+        if code is not None and code != 1006:  # stop reading, send the close frame, wait for the peer's close
+            await ws.close(code=code, message=(sub.close_reason or "").encode()[:120])
     finally:
         subs.leave(sub, client_code=ws.close_code)
-        asyncio.get_running_loop().call_later(config.close_timeout, transport.abort)
+        await linger(transport, config.close_timeout)
     return ws
+
+
+async def _serve(admission: Admission, sub: WsSubscriber, ws: web.WebSocketResponse, bucket: Any) -> None:
+    """Read and answer the client's messages until it closes, errs, or the gateway closes it (``sub.close_code``)."""
+    transport = sub.transport
+    task = sub.task = asyncio.current_task()
+    while sub.close_code is None:
+        sub.receiving = True
+        try:
+            msg = await ws.receive()
+        except asyncio.CancelledError:
+            if sub.close_code is None or task is None or task.uncancel() > 0:
+                raise  # a real cancellation, not this client's close
+            return
+        finally:
+            sub.receiving = False
+        if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+            return  # aiohttp answered the peer's close frame
+        if not bucket.take(time.monotonic()):
+            _close_for_limit(admission, sub, "rate_limited", 1008, "message rate exceeded")
+        elif msg.type == WSMsgType.TEXT:
+            _on_text(sub, msg.data)
+        elif msg.type == WSMsgType.BINARY:
+            sub.send_control(error("binary frames are not accepted"))
+        elif msg.type == WSMsgType.PING:
+            if not transport.is_closing():
+                transport.write(ws_frame(msg.data, opcode=0xA))
+        elif msg.type == WSMsgType.ERROR:
+            _count_error(admission, sub, msg.data)
+            return
+
+
+async def linger(transport: Any, timeout: float) -> None:
+    """Keep an ended connection's socket open (reading, discarding) until it closes or ``timeout`` passes.
+
+    A socket closed with unread input is reset by the kernel, which can destroy a
+    close frame not yet read by the peer; so after an abnormal end the gateway
+    waits for the peer's EOF.  Bounded: a socket outlives its connection by at most
+    ``timeout`` (``--close-timeout``), then it is aborted, closing or not (a peer
+    that never reads cannot hold its buffers).  Polled every 50 ms, only after an
+    abnormal end; a normal close returns at once.
+    """
+    deadline = time.monotonic() + timeout
+    while not transport.is_closing() and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    asyncio.get_running_loop().call_later(max(0.0, deadline - time.monotonic()), transport.abort)
 
 
 def _close_for_limit(admission: Admission, sub: Subscriber, limit: str, code: int, reason: str) -> None:

@@ -29,6 +29,7 @@ import zmq
 
 from gateway.core.throttle import LogThrottle
 from gateway.engine.stream import Stream
+from gateway.ports.bindings import BindingStore
 from gateway.ports.curve import CurveServer
 
 BATCH = 1024
@@ -52,9 +53,12 @@ class Ingest:
         max_event_bytes: int,
         rcvhwm: int = 100_000,
         curve: CurveServer | None = None,
+        bindings: BindingStore | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.curve = curve
+        #: Where the producer-id → CURVE key bindings are saved (CURVE with --state-dir).
+        self.bindings = bindings
         self.stream = stream
         self.max_event_bytes = max_event_bytes
         self.rcvhwm = rcvhwm
@@ -128,12 +132,16 @@ class Ingest:
         if sock is None or sock.closed:
             return
         batch: list[list[bytes]] = []
+        #: With CURVE, each message's sender (the Z85 client key its ZAP handshake authenticated).
+        keys: list[str] | None = [] if self.curve is not None else None
         # Frames, not recv_multipart: reading the ``more`` flag off a Frame costs a
         # fraction of recv_multipart's per-message getsockopt(RCVMORE).
         recv = sock.recv
         try:
             for _ in range(BATCH):
                 frame = recv(zmq.NOBLOCK, copy=False)
+                if keys is not None:
+                    keys.append(str(frame.get("User-Id")))
                 parts = [frame.bytes]
                 while frame.more:  # the rest of a multi-part message (rejected by the codec)
                     frame = recv(zmq.NOBLOCK, copy=False)
@@ -146,13 +154,15 @@ class Ingest:
         if batch:
             self.batches += 1
             try:
-                reasons = self.stream.ingest(batch)
+                reasons = self.stream.ingest(batch, keys)
             except Exception:
                 self.internal_errors += 1
                 log.exception("ingest.batch_failed", size=len(batch))
                 reasons = []
             if reasons:
                 self._log_rejects(len(reasons))
+            if self.bindings is not None and self.loop is not None:
+                self.bindings.changed(self.loop)
         if len(batch) == BATCH or (int(sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN):
             self._schedule(backlog=True)  # more arrived while draining: a backlog, no window
 
@@ -192,10 +202,15 @@ class Ingest:
             self.sock.close(0)
         if self.curve is not None:
             self.curve.stop()
+        if self.bindings is not None:
+            self.bindings.close()
         self.ctx.term()
 
     def statistics(self) -> dict[str, Any]:
         stats: dict[str, Any] = {"endpoint": self.endpoint, "bound": self.bound, "batches": self.batches}
         if self.curve is not None:
             stats["curve"] = self.curve.statistics()
+            keys = self.stream.producer_keys
+            if keys is not None:
+                stats["curve"]["producer_ids_bound"] = len(keys)
         return stats

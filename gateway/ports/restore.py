@@ -22,7 +22,7 @@ from gateway.core.ring import Ring
 from gateway.core.sequencer import ProducerTracker
 from gateway.ports.records import ProducersRecord, read_records
 
-SEGMENT_RE = re.compile(r"^segment-(\d{20})\.log$")
+SEGMENT_RE = re.compile(r"segment-(\d{20})\.log")
 
 log = structlog.get_logger("gateway.store")
 
@@ -48,7 +48,7 @@ def restore_segments(directory: Path, ring: Ring, tracker: ProducerTracker, coal
     found = sorted(
         (int(m.group(1)), directory / name)
         for name in os.listdir(directory)
-        if (m := SEGMENT_RE.match(name)) is not None
+        if (m := SEGMENT_RE.fullmatch(name)) is not None
     )
     out = Restored()
     for first, path in found:

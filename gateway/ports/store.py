@@ -49,7 +49,7 @@ from gateway.ports.restore import restore_segments, segment_name
 
 log = structlog.get_logger("gateway.store")
 
-EPOCH_RE = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
+EPOCH_RE = re.compile(r"[0-9A-Za-z_-]{1,64}")
 
 
 class StateDirError(RuntimeError):
@@ -128,7 +128,7 @@ class StateLog:
             epoch = path.read_text().strip()
         except FileNotFoundError:
             epoch = ""
-        if EPOCH_RE.match(epoch):
+        if EPOCH_RE.fullmatch(epoch):
             self.epoch_restored = True
         else:
             if epoch:

@@ -38,6 +38,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     ingest: str = "tcp://127.0.0.1:5556"
     listen: str = "127.0.0.1:8765"
     ring_size: Annotated[int, msgspec.Meta(ge=1, le=10_000_000)] = 10_000
+    ring_bytes: Annotated[int, msgspec.Meta(ge=1 << 20)] = 256 << 20
     state_dir: str | None = None
     fsync_interval: Seconds = 1.0
     max_event_bytes: Positive = 1 << 20

@@ -26,6 +26,7 @@ from aiohttp import web
 
 from gateway import __version__
 from gateway.core.health import Health
+from gateway.core.producer_keys import ProducerKeys
 from gateway.core.ring import Ring
 from gateway.core.sequencer import ProducerTracker
 from gateway.engine.fanout import Hub
@@ -46,6 +47,7 @@ from gateway.http.parts import (
 from gateway.http.subscription import SUBSCRIPTIONS, Subscriptions
 from gateway.policy.auth import Authenticator
 from gateway.policy.limits import Admission
+from gateway.ports.bindings import BindingStore
 from gateway.ports.cluster.source import ClusterSettings, ClusterSource
 from gateway.ports.curve import CurveServer
 from gateway.ports.ingest import Ingest, IngestBindError
@@ -84,7 +86,7 @@ def run(config: Config, keys: Keys, reread: Callable[[], Config] | None = None) 
 
 def build(config: Config, keys: Keys) -> web.Application:
     """The one place that builds the parts and wires them: each goes to its users through its ``AppKey``."""
-    ring = Ring(config.ring_size)
+    ring = Ring(config.ring_size, max_bytes=config.ring_bytes)
     hub = Hub(
         ring,
         policy=config.slow_client,
@@ -111,8 +113,14 @@ def build(config: Config, keys: Keys) -> web.Application:
         tracker=tracker,
         sink=store,
     )
-    curve = CurveServer(keys.curve.keypair, keys.curve.allowed) if keys.curve is not None else None
-    ingest = Ingest(config.ingest, stream, max_event_bytes=config.max_event_bytes, curve=curve)
+    curve = bindings = None
+    if keys.curve is not None:
+        curve = CurveServer(keys.curve.keypair, keys.curve.allowed)
+        stream.producer_keys = ProducerKeys()  # a producer id belongs to the first client key using it
+        if config.state_dir:
+            bindings = BindingStore(config.state_dir, stream.producer_keys)
+            bindings.load()
+    ingest = Ingest(config.ingest, stream, max_event_bytes=config.max_event_bytes, curve=curve, bindings=bindings)
     cluster = ClusterSource(cluster_settings(config), stream, hub) if config.cluster_servers else None
     auth = Authenticator(keys.credentials, config.allow_origin, keys.peers, hub)
     admission = Admission(hub, config.max_clients, config.max_clients_per_ip)
@@ -188,6 +196,7 @@ async def serve(config: Config, keys: Keys, reread: Callable[[], Config] | None 
         ingest=config.ingest,
         epoch=app[STREAM].epoch,
         ring_size=config.ring_size,
+        ring_bytes=config.ring_bytes,
     )
     notifier.send("READY=1", f"STATUS={notify.status_line(app)}")
     await stop.wait()

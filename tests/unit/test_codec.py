@@ -11,6 +11,7 @@ import json
 import struct
 from collections.abc import Generator
 
+import msgspec
 import pytest
 from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
@@ -119,6 +120,18 @@ def test_decode_ingest_accepts_a_valid_event() -> None:
         ([ENCODER.encode(["task.progress"])], "decode"),
         ([wire(type="Task.Progress")], "type"),
         ([wire(type="nodot")], "type"),
+        ([wire(type="task.started\n")], "type"),
+        ([wire(type="\ntask.started")], "type"),
+        ([wire(type="a." + "b" * 99)], "type"),
+        ([msgspec.msgpack.encode(["task.progress", "t", "core", None, [1, 2], "p1", 1])], "payload"),
+        (
+            [
+                msgspec.msgpack.encode(
+                    ["task.progress", "t", "core", None, {"t": msgspec.msgpack.Ext(-1, b"")}, "p1", 1]
+                )
+            ],
+            "payload",
+        ),
         ([wire(type="gateway.hello")], "reserved"),
         ([wire(type="pong")], "reserved"),
         ([wire(entity=Entity("", "abc"))], "entity"),
@@ -131,6 +144,23 @@ def test_decode_ingest_accepts_a_valid_event() -> None:
 def test_decode_ingest_rejects_with_a_fixed_reason(frames: list[bytes], reason: str) -> None:
     assert decode_ingest(frames, 1000) == reason
     assert reason in codec.REJECT_REASONS
+
+
+def test_a_type_of_one_hundred_characters_is_accepted_and_longer_ones_never_reach_the_cache(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(codec, "_TYPE_VERDICTS", BoundedCache())
+    assert isinstance(decode_ingest([wire(type="a." + "b" * 98)], 1 << 20), WireEvent)
+    for n in range(200):
+        assert decode_ingest([wire(type=f"a.{n}" + "b" * 200)], 1 << 20) == "type"
+    assert list(codec._TYPE_VERDICTS) == ["a." + "b" * 98]
+
+
+def test_a_payload_without_a_json_form_raises_an_encode_error() -> None:
+    event = decode_ingest([msgspec.msgpack.encode(["a.b", "t", "core", None, {"x": {(1, 2): 1}}, "p1", 1])], 1 << 20)
+    assert isinstance(event, WireEvent)
+    with pytest.raises(codec.ENCODE_ERRORS):
+        encode_event(event, 1)
 
 
 def test_type_verdicts_stay_right_when_the_cache_is_full(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.core.ring import Entry, Ring
+from gateway.core.ring import ENTRY_OVERHEAD, Entry, Ring, entry_bytes
 
 
 def entry(seq: int, size: int = 10, key: str | None = None) -> Entry:
@@ -26,7 +26,7 @@ def test_empty_ring_has_no_oldest_and_head_zero() -> None:
 def test_append_evicts_the_oldest_and_counts() -> None:
     ring = Ring(3)
     evicted = [ring.append(entry(s)) for s in range(1, 6)]
-    assert [e.seq if e else None for e in evicted] == [None, None, None, 1, 2]
+    assert evicted == [0, 0, 0, 1, 1]
     assert (len(ring), ring.oldest, ring.head, ring.evictions) == (3, 3, 5, 2)
     assert [e.seq for e in ring] == [3, 4, 5]
     assert ring.get(4).seq == 4
@@ -93,3 +93,35 @@ def test_ring_always_holds_the_newest_contiguous_run(capacity: int, count: int, 
         assert held == list(range(max(start, seq - capacity + 1), seq + 1))
         assert ring.oldest == held[0] and ring.head == seq
         assert ring.bytes_between(held[0] - 1, seq) == sum(s % 7 + 1 for s in held)
+
+
+def test_the_byte_bound_evicts_the_oldest_first_and_keeps_the_newest() -> None:
+    cost = entry_bytes(entry(1, 100))  # 2 * (100 + 100) + overhead
+    assert cost == 400 + ENTRY_OVERHEAD
+    ring = Ring(1000, max_bytes=3 * cost)
+    assert [ring.append(entry(s, 100)) for s in range(1, 6)] == [0, 0, 0, 1, 1]
+    assert (len(ring), ring.oldest, ring.head, ring.bytes, ring.evictions) == (3, 3, 5, 3 * cost, 2)
+    assert ring.append(entry(6, 10_000)) == 3  # bigger than the bound alone: held, everything older goes
+    assert (len(ring), ring.oldest, ring.head) == (1, 6, 6)
+    assert ring.statistics()["bytes"] == entry_bytes(entry(6, 10_000)) and ring.statistics()["max_bytes"] == 3 * cost
+
+
+@given(
+    capacity=st.integers(1, 20),
+    max_bytes=st.integers(0, 5_000),
+    sizes=st.lists(st.integers(0, 600), max_size=80),
+)
+def test_both_bounds_hold_and_the_ring_stays_the_newest_contiguous_run(
+    capacity: int, max_bytes: int, sizes: list[int]
+) -> None:
+    ring = Ring(capacity, max_bytes=max_bytes)
+    for seq, size in enumerate(sizes, 1):
+        ring.append(entry(seq, size))
+        held = [e.seq for e in ring]
+        assert held == list(range(held[0], seq + 1)) and ring.oldest == held[0] and ring.head == seq
+        assert ring.bytes == sum(entry_bytes(e) for e in ring)
+        assert len(held) <= capacity and (not max_bytes or ring.bytes <= max_bytes or held == [seq])
+        # Exactly the newest run that fits: one more (older) entry would break a bound.
+        if held[0] > 1:
+            older = entry_bytes(entry(held[0] - 1, sizes[held[0] - 2]))
+            assert len(held) == capacity or (max_bytes and ring.bytes + older > max_bytes)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.core.sequencer import ProducerTracker
+from gateway.core.sequencer import DUPLICATE, RESET, RESET_WINDOW, ProducerTracker
 
 
 def test_first_event_sets_the_baseline_then_in_order() -> None:
@@ -83,3 +83,33 @@ def test_each_pseq_is_accepted_at_most_once_and_every_jump_is_counted(arrivals: 
         baseline = arrivals[0] - 1
         assert len(accepted) + missed == max(arrivals) - baseline
         assert len(accepted) + t.get("p").duplicates == len(arrivals)  # type: ignore[union-attr]
+
+
+def test_a_rejected_event_takes_its_pseq_and_a_loss_before_it_waits_for_the_next_accepted() -> None:
+    t = ProducerTracker()
+    assert t.admit("p", 1, 0.0) == 0
+    assert t.skip("p", 2, 0.0) is True  # rejected: seen, not a gap for pseq 3
+    assert t.admit("p", 3, 0.0) == 0
+    assert t.skip("p", 2, 0.0) is False and t.admit("p", 3, 0.0) == -1  # re-sends are duplicates
+    assert t.skip("p", 6, 0.0) is True  # 4 and 5 lost: held until the next accepted event
+    assert t.admit("p", 7, 0.0) == 2
+    st = t.get("p")
+    assert st is not None and (st.last_pseq, st.rejected, st.missed, st.duplicates) == (7, 2, 2, 2)
+
+
+def test_a_backwards_jump_beyond_the_resend_window_is_a_reset_not_a_duplicate() -> None:
+    t = ProducerTracker()
+    assert [t.admit("core", p, 0.0) for p in (1, 2)] == [0, 0]
+    assert t.admit("core", 2**64 - 1, 0.0) == 2**64 - 4  # a forged position: a (huge) reported loss
+    assert t.admit("core", 3, 0.0) == RESET  # the real producer: re-baselined, accepted, reported
+    assert t.admit("core", 4, 0.0) == 0 and t.admit("core", 4, 0.0) == DUPLICATE
+    assert t.admit("core", 4 - RESET_WINDOW + 1, 0.0) == DUPLICATE  # as far back as a re-send reaches
+    st = t.get("core")
+    assert st is not None and (st.last_pseq, st.resets) == (4, 1)
+
+
+def test_restore_replays_a_logged_reset() -> None:
+    t = ProducerTracker()
+    for pseq in (1, 2, 2**64 - 1, 3, 4):  # the state log, in order
+        t.restore("core", pseq, 0.0)
+    assert t.positions() == [("core", 4, 0.0)]

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from emitter_sdk.wire import Entity, WireEvent
+from gateway.core.codec import encode_event
 from gateway.core.entries import make_entry
 from gateway.core.ring import Entry, Ring
 from gateway.core.sequencer import ProducerTracker
@@ -46,7 +47,10 @@ class Gateway:
         for pseq in pseqs:
             missed = self.tracker.admit(producer, pseq, 1.0)
             if missed >= 0:
-                entries.append(make_entry(event(producer, pseq), self.ring.head + len(entries) + 1, gap, COALESCE))
+                seq = self.ring.head + len(entries) + 1
+                entries.append(
+                    make_entry(event(producer, pseq), seq, encode_event(event(producer, pseq), seq), gap, COALESCE)
+                )
         self.log.append(entries)
         for e in entries:
             self.ring.append(e)
