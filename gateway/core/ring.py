@@ -2,7 +2,9 @@
 
 Bounded twice, whichever bound is reached first: at most ``capacity`` events,
 and at most ``max_bytes`` of held encodings (:func:`entry_bytes`: the event's
-JSON and WebSocket frame, room for its SSE form, and a fixed per-entry overhead).
+JSON and WebSocket frame, the same again as room for the forms built on first use —
+its SSE message (≈ the JSON) and a permessage-deflate frame (never larger than the
+plain frame) — and a fixed per-entry overhead).
 Eviction is always of the oldest, so ``oldest`` and every gap computed from it
 stay exact whichever bound evicted.  The newest entry is always held, even one
 larger than ``max_bytes`` on its own.
@@ -60,7 +62,8 @@ ENTRY_OVERHEAD = 400
 
 
 def entry_bytes(entry: Entry) -> int:
-    """What one entry costs the ring: JSON + frame, the same again for its SSE form, + overhead."""
+    """What one entry costs the ring: JSON + frame, the same again for its lazily built SSE and
+    deflated forms, + overhead."""
     return 2 * (len(entry.json) + len(entry.frame)) + len(entry.upstream_gap) + ENTRY_OVERHEAD
 
 
