@@ -29,6 +29,8 @@ from zmq.auth.thread import ThreadAuthenticator
 from gateway.core.throttle import LogThrottle
 
 LOG_INTERVAL = 5.0
+#: The ZAP domain of the ingest socket (enforced: see :meth:`CurveServer.configure`).
+ZAP_DOMAIN = "event-gateway"
 
 log = structlog.get_logger("gateway.curve")
 
@@ -77,8 +79,13 @@ class CurveServer:
         if self._authenticator is None:
             authenticator = ThreadAuthenticator(ctx)
             authenticator.start()
-            authenticator.configure_curve_callback(domain="*", credentials_provider=self)
+            authenticator.configure_curve_callback(domain=ZAP_DOMAIN, credentials_provider=self)
             self._authenticator = authenticator
+        # Fail closed: without a ZAP handler (its thread died or stopped) libzmq accepts every
+        # CURVE client ("Stonehouse").  ZAP_ENFORCE_DOMAIN refuses the handshake instead; it
+        # needs a ZAP domain on the socket (with none, libzmq skips ZAP altogether).
+        sock.zap_domain = ZAP_DOMAIN.encode()
+        sock.setsockopt(zmq.ZAP_ENFORCE_DOMAIN, 1)
         sock.curve_secretkey = self._secret
         sock.curve_publickey = self.public
         sock.curve_server = True

@@ -1,15 +1,20 @@
 """Ingest CURVE with real ZeroMQ: only an emitter holding an allowed key pair and the gateway's
-public key gets events in; an unkeyed or wrongly keyed emitter gets nothing in, and is counted."""
+public key gets events in; an unkeyed or wrongly keyed emitter gets nothing in, and is counted.
+Without a ZAP handler (its thread died) CURVE fails closed: no handshake completes at all."""
 
 from __future__ import annotations
 
 import textwrap
+import time
 from pathlib import Path
 
+import zmq
 import zmq.auth
 from websockets.sync.client import connect
+from zmq.utils.monitor import recv_monitor_message
 
-from tests.conftest import run_python
+from gateway.ports.curve import CurveServer
+from tests.conftest import free_port, run_python
 from tests.e2e.test_data_path import recv_json
 
 
@@ -55,3 +60,37 @@ def test_keyed_emitter_arrives_unkeyed_and_wrongly_keyed_do_not(gateway_factory,
     assert status["events"]["accepted"] == 1
     assert status["ingest"]["curve"]["denied"] >= 2  # the two CURVE emitters with unknown keys
     assert gw.stop() == 0  # the ZAP handler stops before the ingest context is terminated
+
+
+def test_curve_fails_closed_when_the_zap_handler_is_gone(tmp_path: Path) -> None:
+    keys, clients = tmp_path / "keys", tmp_path / "clients"
+    keys.mkdir()
+    clients.mkdir()
+    server_public_file, server_secret_file = zmq.auth.create_certificates(keys, "gateway")
+    client_public_file, client_secret_file = zmq.auth.create_certificates(keys, "core")
+    Path(client_public_file).rename(clients / "core.key")  # an allowed key
+    curve = CurveServer(server_secret_file, str(clients))
+    handler_ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    server, client = ctx.socket(zmq.SUB), ctx.socket(zmq.PUB)
+    monitor = server.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+    try:
+        # The ingest socket as Ingest.bind makes it, but no ZAP handler is reachable from its
+        # context: the situation after the handler thread died.
+        curve.configure(handler_ctx, server)
+        port = free_port()
+        server.bind(f"tcp://127.0.0.1:{port}")
+        client.curve_serverkey = zmq.auth.load_certificate(server_public_file)[0]
+        client.curve_publickey, client.curve_secretkey = zmq.auth.load_certificate(client_secret_file)
+        client.connect(f"tcp://127.0.0.1:{port}")
+        deadline = time.monotonic() + 10
+        while not monitor.poll(100):
+            assert time.monotonic() < deadline, "no handshake outcome within 10 s"
+        assert recv_monitor_message(monitor)["event"] == zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+    finally:
+        server.disable_monitor()
+        for sock in (monitor, client, server):
+            sock.close(linger=0)
+        ctx.term()
+        curve.stop()
+        handler_ctx.term()
