@@ -54,7 +54,7 @@ from gateway.ports.ingest import Ingest, IngestBindError
 from gateway.ports.store import StateDirError, open_state
 from gateway.process import logs, monitor, notify, testhooks
 from gateway.process.config import Config, ConfigError, needs_restart
-from gateway.process.keys import Keys, load_keys
+from gateway.process.keys import Keys, load_keys, warn_exposed
 
 log = logs.get("gateway.daemon")
 
@@ -72,6 +72,7 @@ def run(config: Config, keys: Keys, reread: Callable[[], Config] | None = None) 
     ``reread`` re-reads the configuration from its sources on SIGHUP.
     """
     logs.configure(config.log_format, config.log_level)
+    warn_exposed(config)
     loop_factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop
     try:
         import uvloop
@@ -263,6 +264,7 @@ def reload(app: web.Application, config: Config, reread: Callable[[], Config] | 
     except ConfigError as exc:
         log.error("gateway.reload_failed", error=str(exc))
         return
+    warn_exposed(new)
     lifecycle = app[LIFECYCLE]
     lifecycle.restart_needed = needs_restart(config, new)
     for name in lifecycle.restart_needed:

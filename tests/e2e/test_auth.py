@@ -258,3 +258,18 @@ def test_gatewayctl_check_and_tail_carry_a_token_to_an_authenticated_gateway(gat
     assert tailed.returncode == 0, tailed.stderr
     assert json.loads(tailed.stdout.splitlines()[-1])["type"] == "gatewayctl.probe"
     assert token not in gw.logs()
+
+
+def test_group_or_world_readable_tokens_file_is_warned_about(gateway_factory, tmp_path) -> None:
+    tokens = tmp_path / "tokens"
+    tokens.write_text("good-token\n")
+    for mode, who in ((0o644, "others"), (0o640, "group"), (0o600, None)):
+        tokens.chmod(mode)
+        gw = gateway_factory("--auth", "token", "--tokens-file", str(tokens))
+        warned = [line for line in gw.logs().splitlines() if '"keys.file_exposed"' in line]
+        if who is None:
+            assert warned == []
+        else:
+            assert len(warned) == 1 and f'"readable_by":"{who}"' in warned[0].replace(" ", ""), warned
+            assert "good-token" not in gw.logs()
+        gw.stop()

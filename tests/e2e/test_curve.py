@@ -13,7 +13,7 @@ import zmq.auth
 from websockets.sync.client import connect
 from zmq.utils.monitor import recv_monitor_message
 
-from gateway.ports.curve import CurveServer
+from gateway.ports.curve import CurveServer, load_client_keys, load_server_keypair
 from tests.conftest import free_port, run_python
 from tests.e2e.test_data_path import recv_json
 
@@ -69,7 +69,7 @@ def test_curve_fails_closed_when_the_zap_handler_is_gone(tmp_path: Path) -> None
     server_public_file, server_secret_file = zmq.auth.create_certificates(keys, "gateway")
     client_public_file, client_secret_file = zmq.auth.create_certificates(keys, "core")
     Path(client_public_file).rename(clients / "core.key")  # an allowed key
-    curve = CurveServer(server_secret_file, str(clients))
+    curve = CurveServer(load_server_keypair(server_secret_file), load_client_keys(str(clients)))
     handler_ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     server, client = ctx.socket(zmq.SUB), ctx.socket(zmq.PUB)
@@ -94,3 +94,13 @@ def test_curve_fails_closed_when_the_zap_handler_is_gone(tmp_path: Path) -> None
         ctx.term()
         curve.stop()
         handler_ctx.term()
+
+
+def test_a_readable_curve_secret_key_is_warned_about(gateway_factory, tmp_path: Path) -> None:
+    clients = tmp_path / "clients"
+    clients.mkdir()
+    _, server_secret = zmq.auth.create_certificates(tmp_path, "gateway")
+    Path(server_secret).chmod(0o644)
+    gw = gateway_factory("--curve-key-file", server_secret, "--curve-clients-dir", str(clients))
+    warned = [line for line in gw.logs().splitlines() if '"keys.file_exposed"' in line]
+    assert len(warned) == 1 and '"readable_by":"others"' in warned[0].replace(" ", ""), warned
