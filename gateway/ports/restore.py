@@ -20,6 +20,7 @@ import structlog
 from gateway.core.entries import build_entry
 from gateway.core.ring import Ring
 from gateway.core.sequencer import ProducerTracker
+from gateway.ports.files import open_private, read_private
 from gateway.ports.records import ProducersRecord, read_records
 
 SEGMENT_RE = re.compile(r"segment-(\d{20})\.log")
@@ -52,7 +53,7 @@ def restore_segments(directory: Path, ring: Ring, tracker: ProducerTracker, coal
     )
     out = Restored()
     for first, path in found:
-        data = path.read_bytes()
+        data = read_private(path)
         records, valid = read_records(data)
         if valid < len(data):
             _cut(path, valid, len(data) - valid, out)
@@ -87,7 +88,11 @@ def restore_segments(directory: Path, ring: Ring, tracker: ProducerTracker, coal
 
 
 def _cut(path: Path, valid: int, cut: int, out: Restored) -> None:
-    os.truncate(path, valid)
+    fd = open_private(path, os.O_WRONLY)
+    try:
+        os.ftruncate(fd, valid)
+    finally:
+        os.close(fd)
     out.tail_truncations += 1
     out.truncated_bytes += cut
     log.warning("store.tail_truncated", path=str(path), kept_bytes=valid, cut_bytes=cut)

@@ -23,6 +23,8 @@ Invariants and behaviour under pressure:
   the disk holds at most the ring plus one segment (plus one batch).
 - At start, :meth:`StateLog.restore` reads every segment in order; a damaged
   tail is cut, never fatal (``gateway.ports.restore``).
+- Every file is opened with ``O_NOFOLLOW`` and must be the gateway's alone
+  (``gateway.ports.files.open_private``); so must the directory.
 - A write error (disk full, I/O error) is logged (``store.write_failed``) and
   disables the log for the rest of the run; the epoch file is removed so the
   next start is a new epoch and clients are told, rather than resuming into seqs
@@ -35,6 +37,7 @@ import asyncio
 import os
 import re
 import secrets
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -43,7 +46,15 @@ import structlog
 
 from gateway.core.ring import Entry, Ring
 from gateway.core.sequencer import ProducerTracker
-from gateway.ports.files import fsync_and_close, fsync_dir, write_all, write_atomically
+from gateway.ports.files import (
+    check_private,
+    fsync_and_close,
+    fsync_dir,
+    open_private,
+    read_private,
+    write_all,
+    write_atomically,
+)
 from gateway.ports.records import ProducersRecord, entry_record, frame
 from gateway.ports.restore import restore_segments, segment_name
 
@@ -123,9 +134,10 @@ class StateLog:
     def open(self) -> str:
         """Create the directory if needed and return its epoch (a new one when it has none)."""
         self.dir.mkdir(parents=True, exist_ok=True)
+        check_private(os.stat(self.dir), self.dir, stat.S_ISDIR)
         path = self.dir / "epoch"
         try:
-            epoch = path.read_text().strip()
+            epoch = read_private(path).decode(errors="replace").strip()
         except FileNotFoundError:
             epoch = ""
         if EPOCH_RE.fullmatch(epoch):
@@ -147,7 +159,7 @@ class StateLog:
         self._segments = restored.segments
         self._head = ring.head
         if self._segments:
-            self._fd = os.open(self._segments[-1][1], os.O_WRONLY | os.O_APPEND)
+            self._fd = open_private(self._segments[-1][1], os.O_WRONLY | os.O_APPEND)
             self._in_segment = restored.in_last
         else:
             self._new_segment()
@@ -267,7 +279,7 @@ class StateLog:
     def _new_segment(self) -> None:
         first = self._head + 1
         path = self.dir / segment_name(first)
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC, 0o640)
+        self._fd = open_private(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC)
         self._sync_dir()
         self._segments.append((first, path))
         self._in_segment = 0

@@ -174,6 +174,49 @@ def test_unusable_directory_is_one_line_error(tmp_path: Path) -> None:
         open_state(str(blocker / "sub"), Ring(5), ProducerTracker(), fsync_interval=1.0, coalesce_types=COALESCE)
 
 
+def plant(directory: Path, how: str, elsewhere: Path) -> None:
+    """Damage a state directory the way a local attacker or a careless operator might."""
+    segment = segments(directory)[0]
+    if how == "epoch-link":
+        (directory / "epoch").unlink()
+        (directory / "epoch").symlink_to(elsewhere)
+    elif how == "segment-link":
+        segment.unlink()
+        segment.symlink_to(elsewhere)
+    elif how == "foreign-epoch":
+        os.chown(directory / "epoch", 65534, 65534)
+    elif how == "writable-segment":
+        segment.chmod(0o666)
+    else:
+        directory.chmod(0o777)
+
+
+@pytest.mark.parametrize(
+    ("how", "why"),
+    [
+        ("epoch-link", "epoch is a symbolic link"),
+        ("segment-link", "is a symbolic link"),
+        ("foreign-epoch", "epoch is owned by uid 65534"),
+        ("writable-segment", "writable by group or others"),
+        ("writable-dir", "writable by group or others"),
+    ],
+)
+def test_planted_symlinks_foreign_or_writable_files_stop_startup(tmp_path: Path, how: str, why: str) -> None:
+    """The state directory's files are opened with O_NOFOLLOW and must be the gateway's alone."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_text("0123abcd\n")
+    directory = tmp_path / "state"
+    gw = Gateway(directory)
+    gw.emit("p1", range(1, 4))
+    gw.log.close()
+    plant(directory, how, elsewhere)
+    with pytest.raises(StateDirError) as info:
+        open_state(str(directory), Ring(5), ProducerTracker(), fsync_interval=1.0, coalesce_types=COALESCE)
+    message = str(info.value)
+    assert why in message and "cannot use --state-dir" in message and "\n" not in message
+    assert elsewhere.read_text() == "0123abcd\n"  # nothing written through a link
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cut=st.integers(0, 10_000), flip=st.none() | st.integers(0, 10_000))
 def test_any_damage_to_the_log_restores_a_valid_prefix(
