@@ -245,6 +245,9 @@ def test_unit_declares_notify_watchdog_reload_and_enough_descriptors() -> None:
     assert "--config /etc/event-gateway/gateway.toml" in unit["ExecStart"][0]
     assert 'ingest = "ipc:///run/event-gateway/ingest.sock"' in config and unit["RuntimeDirectory"] == ["event-gateway"]
     assert 'state_dir = "/var/lib/event-gateway"' in config and unit["StateDirectory"] == ["event-gateway"]
+    # the config, tokens and keys live in /etc/event-gateway: a directory the unit names, not only the docs
+    assert unit["ConfigurationDirectory"] == ["event-gateway"] and unit["ConfigurationDirectoryMode"] == ["0750"]
+    assert 32 <= int(unit["TasksMax"][0]) <= 256  # room for the loop, libzmq, ZAP and the executor; no more
 
 
 def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
