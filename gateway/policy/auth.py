@@ -60,6 +60,8 @@ log = structlog.get_logger("gateway.auth")
 
 #: Refusal log events per reason are throttled to one per this many seconds.
 LOG_INTERVAL = 5.0
+#: Most credentials a SIGHUP re-judges per turn of the event loop (RS256: ~60 µs each).
+JUDGE_BATCH = 200
 
 
 @dataclass(frozen=True)
@@ -285,23 +287,43 @@ class Authenticator:
         Same fingerprint as those in force: nothing is judged, nobody is closed.
         Otherwise each distinct token among the watched clients is judged once
         (10,000 clients sharing a few JWTs cost a few signature checks, not 10,000),
-        synchronously: no client joins or leaves half-way through.
+        at most ``JUDGE_BATCH`` new judgements per turn of the event loop, so even
+        10,000 distinct RS256 tokens never stall it for more than one batch.  New
+        connections are judged by the new credentials at once; a client that leaves
+        meanwhile is skipped; a newer SIGHUP supersedes an unfinished pass.
         """
         if credentials.fingerprint and credentials.fingerprint == self.credentials.fingerprint:
             log.info("auth.reloaded", mode=credentials.mode, changed=False, judged=0, revoked=0)
             return
         self.credentials = credentials
         self.generation += 1
-        verdicts: dict[str | None, Scope | None] = {}
-        revoked = 0
+        self._rejudge(self.generation, list(self._watched.items()), {}, 0)
+
+    def _rejudge(
+        self,
+        generation: int,
+        pending: list[tuple[Subscriber, _Watched]],
+        verdicts: dict[str | None, Scope | None],
+        revoked: int,
+    ) -> None:
+        """One batch of :meth:`adopt`'s pass over ``pending`` (consumed from the end); schedules the next."""
+        if generation != self.generation:
+            return  # a newer SIGHUP re-judges everybody against newer credentials
+        budget = len(verdicts) + JUDGE_BATCH
         now = time.time()
-        for sub, watched in list(self._watched.items()):
+        while pending and len(verdicts) < budget:
+            sub, watched = pending.pop()
+            if self._watched.get(sub) is not watched:
+                continue  # left (or was closed) since the pass began
             if not self._still_holds(watched.grant, verdicts, now):
                 revoked += 1
                 self._revoke(sub, watched.grant)
+        if pending:
+            asyncio.get_running_loop().call_soon(self._rejudge, generation, pending, verdicts, revoked)
+            return
         log.info(
             "auth.reloaded",
-            mode=credentials.mode,
+            mode=self.credentials.mode,
             changed=True,
             judged=len(verdicts),
             revoked=revoked,

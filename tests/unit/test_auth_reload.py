@@ -1,9 +1,10 @@
 """SIGHUP in ``gateway.policy.auth`` without sockets: revocation reaches a client that was between its
-credential check and joining, each distinct token is judged once, an unchanged reload judges nothing,
-and ``limited_addresses`` counts only addresses blocked now."""
+credential check and joining, each distinct token is judged once and at most ``JUDGE_BATCH`` per turn
+of the loop, an unchanged reload judges nothing, and ``limited_addresses`` counts only addresses blocked now."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -13,7 +14,7 @@ import jwt
 from gateway.core.filters import Filter
 from gateway.core.ring import Ring
 from gateway.engine.fanout import Hub
-from gateway.policy.auth import Attempt, Authenticator, Grant
+from gateway.policy.auth import JUDGE_BATCH, Attempt, Authenticator, Grant
 from gateway.policy.credentials import Credentials, Scope
 from gateway.policy.limits import FailureLimiter
 from gateway.process.config import Config, load
@@ -124,3 +125,40 @@ def test_limited_addresses_counts_only_addresses_blocked_now() -> None:
     limiter.fail("10.0.0.2", 0.0)  # failed once: remembered, not blocked
     assert (len(limiter), limiter.blocked(0.0)) == (2, 1)
     assert limiter.blocked(10.0) == 0  # refilled: one attempt allowed again
+
+
+async def test_many_distinct_tokens_are_rejudged_a_batch_per_loop_turn(tmp_path: Path) -> None:
+    """A key rotation with thousands of distinct JWTs never holds the loop for more than JUDGE_BATCH checks;
+    clients that leave meanwhile are skipped, clients that join meanwhile are judged by the new key."""
+    key = tmp_path / "hs"
+    key.write_bytes(SECRET)
+    key.chmod(0o600)
+    config = load({"auth": "jwt", "jwt_key_file": str(key)}, environ={})
+    hub = Hub(Ring(16))
+    auth = authenticator(config, hub)
+    exp = int(time.time()) + 3600
+    clients = []
+    for i in range(1_000):  # every client its own token
+        client = Client(hub, peer=f"10.1.{i // 250}.{i % 250}")
+        auth.watch(client.sub, granted(auth, jwt.encode({"sub": f"u{i}", "exp": exp}, SECRET, "HS256"), "p"))
+        clients.append(client)
+    new_key = b"n" * 32
+    rotated = counting(load_credentials(config), jwt_key=new_key, fingerprint=b"rotated")
+    per_turn: list[int] = []
+
+    auth.adopt(rotated)
+    assert len(rotated.judged) == JUDGE_BATCH  # the first batch, synchronously
+    leaver = next(c for c in clients if c.kicked is None)
+    auth.release(leaver.sub)  # leaves while the pass is under way
+    hub.remove(leaver.sub)
+    joiner = Client(hub)
+    auth.watch(joiner.sub, granted(auth, jwt.encode({"sub": "new", "exp": exp}, new_key, "HS256"), "p"))
+    deadline = time.monotonic() + 10
+    while auth.revoked < 999:
+        before = len(rotated.judged)
+        await asyncio.sleep(0)  # one turn of the loop
+        per_turn.append(len(rotated.judged) - before)
+        assert time.monotonic() < deadline, "the pass did not finish"
+    # 999 re-judged (not the leaver) + the joiner's own check at connect
+    assert max(per_turn) <= JUDGE_BATCH and len(rotated.judged) == 1_000
+    assert leaver.kicked is None and joiner.kicked is None and set(hub.subscribers) == {joiner.sub}
