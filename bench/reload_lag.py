@@ -24,7 +24,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway.core.filters import Filter
 from gateway.core.ring import Ring
-from gateway.engine.fanout import Hub, Subscriber
+from gateway.engine.fanout import Hub
+from gateway.engine.subscriber import Subscriber
 from gateway.policy import auth as policy
 from gateway.process.config import load
 from gateway.process.keys import load_keys
