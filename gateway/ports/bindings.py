@@ -15,7 +15,7 @@ import msgspec
 import structlog
 
 from gateway.core.producer_keys import ProducerKeys
-from gateway.ports.files import write_atomically
+from gateway.ports.files import read_private, write_atomically
 
 SAVE_INTERVAL = 1.0
 FILE_NAME = "producer-keys.json"
@@ -33,8 +33,11 @@ class BindingStore:
 
     def load(self) -> None:
         try:
-            data = self.path.read_bytes()
+            data = read_private(self.path)  # O_NOFOLLOW, the gateway's own file (``ports.files``)
         except FileNotFoundError:
+            return
+        except OSError as exc:  # a planted symlink or another user's file: ignored like a damaged one
+            log.warning("bindings.unreadable", path=str(self.path), error=str(exc))
             return
         try:
             bindings = msgspec.json.decode(data, type=dict[str, str])
