@@ -51,6 +51,8 @@ log = structlog.get_logger("gateway.cluster")
 
 PROBE_INTERVAL = 0.5
 REQUEST_TIMEOUT = 2.0
+#: Probes without progress, with records waiting, before the reader is restarted.
+STALL_PROBES = 6
 #: Errors of the NATS client and of the connection under it (timeouts included).
 NATS_ERRORS = (nats.errors.Error, asyncio.TimeoutError, OSError)
 
@@ -106,6 +108,8 @@ class ClusterSource:
         self._sub: Any = None
         self._tasks: list[asyncio.Task[None]] = []
         self._replays: set[asyncio.Task[None]] = set()
+        self._last_probe_applied = 0
+        self._still = 0
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -178,7 +182,7 @@ class ClusterSource:
             info = await self.js.stream_info(self.name)
         except NotFoundError:
             info = await self._create_stream()
-        if info.created != self.created or self._sub is None:
+        if info.created != self.created or self._sub is None or self._stalled(info.state.last_seq):
             await self._follow(info)
         self.last_sseq = max(self.last_sseq, info.state.last_seq)
         self._trim_index(info.state.first_seq)
@@ -188,6 +192,19 @@ class ClusterSource:
             self.set_problem(f"catching up with the stream (applied {self.applied_sseq} of {self.sync_target})")
         else:
             self.set_problem(self.writer.problem)
+
+    def _stalled(self, last_sseq: int) -> bool:
+        """True when the stream has records this node has not applied and its reader has not
+        moved for ``STALL_PROBES`` probes (the reader is then restarted from the applied position)."""
+        if last_sseq <= self.applied_sseq or self.applied_sseq != self._last_probe_applied:
+            self._last_probe_applied, self._still = self.applied_sseq, 0
+            return False
+        self._still += 1
+        if self._still < STALL_PROBES:
+            return False
+        log.warning("cluster.reader_stalled", stream=self.name, applied=self.applied_sseq, last=last_sseq)
+        self._still = 0
+        return True
 
     async def _create_stream(self) -> api.StreamInfo:
         assert self.js is not None
