@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from emitter_sdk.wire import DECODER, MAX_TYPE_LEN, Entity, WireEvent, is_valid_type
+from emitter_sdk.wire import DECODER, MAX_TYPE_LEN, EncodedWireEvent, WireEvent, is_valid_type
 from gateway.core.cache import BoundedCache
 from gateway.core.protocol import PONG
 
@@ -84,19 +84,8 @@ def decode_wire(frames: list[bytes], max_bytes: int) -> WireEvent | str:
         return "payload" if producer_of(data) is not None else "decode"
 
 
-class _WireHead(msgspec.Struct, array_like=True):
-    """A :class:`WireEvent` whose payload is left undecoded: who sent a message whose payload is bad."""
-
-    type: str
-    ts: str
-    source: str
-    entity: Entity | None
-    payload: msgspec.Raw
-    producer: str
-    pseq: int
-
-
-_HEAD_DECODER = msgspec.msgpack.Decoder(_WireHead)
+#: Decodes all but the payload (left as raw msgpack): who sent a message whose payload is bad.
+_HEAD_DECODER = msgspec.msgpack.Decoder(EncodedWireEvent)
 
 
 def producer_of(data: bytes) -> tuple[str, int] | None:
