@@ -113,6 +113,9 @@ def test_watch_refreshes_until_interrupted(gateway: Gateway) -> None:
         [str(BIN / "gatewayctl"), "status", "--url", gateway.url, "--watch", "--interval", "0.2"],
         stdout=subprocess.PIPE,
         text=True,
+        # Ctrl-C as at a terminal: a suite started in the background (``make test &``) has
+        # SIGINT ignored, and an ignored disposition is inherited across exec.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert proc.stdout is not None
     frames = 0
