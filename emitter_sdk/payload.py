@@ -15,12 +15,20 @@ a payload that it refuses (invalid, or valid but nested deeper) is decoded untyp
 walked in Python to decide exactly, so the slow path costs only refused or unusually
 deep payloads.
 
+NaN and ±Infinity are floats msgpack carries but JSON cannot (they would reach clients
+as ``null``, a value changed silently): :func:`has_non_finite` finds them, with a C-speed
+search of the encoded bytes for a float whose exponent bits are all ones and, only on a
+hit (which may be a false one, inside an integer), a walk of the value.  The gateway
+applies the same check to every ingested payload.
+
 Invariant: a payload accepted here decodes on the gateway to str-keyed maps, lists and
-JSON scalars only, so it always has a JSON form.
+JSON scalars (finite floats only), so it always has a JSON form.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any, Union
 
 import msgspec
@@ -45,6 +53,32 @@ _CHECK = msgspec.msgpack.Decoder(dict[str, _json_type(CHECKED_DEPTH)]).decode  #
 _DECODE_ANY = msgspec.msgpack.Decoder().decode
 
 
+#: msgpack float64 (0xcb) or float32 (0xca) whose exponent bits are all ones: NaN or ±Infinity.
+_NON_FINITE_BYTES = re.compile(rb"\xcb[\x7f\xff][\xf0-\xff]|\xca[\x7f\xff][\x80-\xff]").search
+
+
+def has_non_finite(data: bytes, value: Any) -> bool:
+    """Whether ``value`` (the decoded form of msgpack ``data``) holds a NaN or an infinity.
+
+    Costs one C-speed search of ``data``; ``value`` is walked only when the bytes hold a
+    candidate float.
+    """
+    if _NON_FINITE_BYTES(data) is None:
+        return False
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        cls = item.__class__
+        if cls is float:
+            if not math.isfinite(item):
+                return True
+        elif cls is dict:
+            stack.extend(item.values())
+        elif cls is list or cls is tuple:
+            stack.extend(item)
+    return False
+
+
 class PayloadError(ValueError):
     """The payload cannot be encoded as JSON-compatible msgpack; the message says why."""
 
@@ -64,6 +98,8 @@ def encode_payload(payload: dict[str, Any]) -> bytes:
     except msgspec.ValidationError as exc:
         if not _is_json(data):
             raise PayloadError(f"not JSON-compatible: {exc}") from None
+    if has_non_finite(data, payload):
+        raise PayloadError("not JSON-compatible: NaN or infinity (JSON has no such number)")
     return data
 
 

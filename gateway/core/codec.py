@@ -7,7 +7,8 @@
 - :func:`encode_event` renders an accepted event once as v1 JSON; it raises
   :data:`ENCODE_ERRORS` for a payload that decoded but has no JSON form
   (non-string map keys, msgpack ext types …): the caller rejects that one
-  event with reason ``payload``.
+  event with reason ``payload``.  A payload holding NaN or ±Infinity (msgpack
+  carries them, JSON cannot) is rejected as ``payload`` by :func:`decode_wire`.
 
 Every other message the gateway sends, and the framing, is in :mod:`gateway.core.protocol`.
 """
@@ -18,6 +19,7 @@ from typing import Any
 
 import msgspec
 
+from emitter_sdk.payload import has_non_finite
 from emitter_sdk.wire import DECODER, MAX_TYPE_LEN, EncodedWireEvent, WireEvent, is_valid_type
 from gateway.core.cache import BoundedCache
 from gateway.core.protocol import PONG
@@ -79,9 +81,12 @@ def decode_wire(frames: list[bytes], max_bytes: int) -> WireEvent | str:
     if len(data) > max_bytes:
         return "oversized"
     try:
-        return DECODER.decode(data)
+        event: WireEvent = DECODER.decode(data)
     except (msgspec.DecodeError, ValueError, TypeError, RecursionError):
         return "payload" if producer_of(data) is not None else "decode"
+    if has_non_finite(data, event.payload):  # JSON has no NaN/Infinity: they would reach clients as null
+        return "payload"
+    return event
 
 
 #: Decodes all but the payload (left as raw msgpack): who sent a message whose payload is bad.

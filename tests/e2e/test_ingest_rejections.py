@@ -8,6 +8,8 @@ all nine is nine duplicates.  A type with a trailing newline is refused (type).
 
 from __future__ import annotations
 
+import math
+
 from websockets.sync.client import connect
 
 from tests.conftest import Gateway, wait_for
@@ -55,5 +57,23 @@ def test_a_type_with_a_trailing_newline_is_refused(gateway: Gateway) -> None:
             assert (event["type"], event["id"], event["seq"]) == ("task.started", "core2:2", 1), event
         status = gateway.status()
         assert status["events"]["rejected_by_reason"]["type"] == 1 and status["upstream_gaps"]["count"] == 0
+    finally:
+        raw.close()
+
+
+def test_nan_and_infinity_are_refused_not_turned_into_null(gateway: Gateway) -> None:
+    raw = RawProducer(gateway.ingest, producer="core3")
+    try:
+        with connect(gateway.ws_url) as ws:
+            assert recv_json(ws)["type"] == "gateway.hello"
+            wait_for(lambda: gateway.status()["clients"]["count"] == 1, what="the client joined")
+            raw.send(1)
+            raw.send_raw(2, {"x": math.nan})
+            raw.send_raw(3, {"x": [1.0, {"y": -math.inf}]})
+            raw.send(4)
+            got = [recv_json(ws) for _ in range(2)]
+            assert [(m["id"], m["seq"]) for m in got] == [("core3:1", 1), ("core3:4", 2)], got
+        status = gateway.status()
+        assert status["events"]["rejected_by_reason"]["payload"] == 2 and status["upstream_gaps"]["count"] == 0
     finally:
         raw.close()

@@ -8,6 +8,7 @@ an independent implementation.
 from __future__ import annotations
 
 import json
+import math
 import struct
 from collections.abc import Generator
 
@@ -132,6 +133,9 @@ def test_decode_ingest_accepts_a_valid_event() -> None:
             ],
             "payload",
         ),
+        ([wire(payload={"x": math.nan})], "payload"),  # JSON has no NaN: it would reach clients as null
+        ([wire(payload={"x": [1.5, {"y": -math.inf}]})], "payload"),
+        ([b"\x97\xa3a.b\xa1t\xa4core\xc0\x81\xa1x\xca\x7f\x80\x00\x00\xa2p1\x01"], "payload"),  # float32 +Inf
         ([wire(type="gateway.hello")], "reserved"),
         ([wire(type="pong")], "reserved"),
         ([wire(entity=Entity("", "abc"))], "entity"),
@@ -154,6 +158,12 @@ def test_a_type_of_one_hundred_characters_is_accepted_and_longer_ones_never_reac
     for n in range(200):
         assert decode_ingest([wire(type=f"a.{n}" + "b" * 200)], 1 << 20) == "type"
     assert list(codec._TYPE_VERDICTS) == ["a." + "b" * 98]
+
+
+@pytest.mark.parametrize("value", [0xCB7FF00000000000, 0xCA7F8000, 1.5, "\x7f\x7f"])
+def test_bytes_that_only_look_like_a_non_finite_float_are_accepted(value: object) -> None:
+    event = decode_ingest([wire(payload={"n": value})], 1 << 20)
+    assert isinstance(event, WireEvent) and event.payload == {"n": value}
 
 
 def test_a_payload_without_a_json_form_raises_an_encode_error() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import math
 from typing import Any
 
 import msgspec
@@ -13,7 +14,8 @@ from hypothesis import strategies as st
 from emitter_sdk.payload import CHECKED_DEPTH, PayloadError, encode_payload
 from emitter_sdk.wire import DECODER, ENCODER, EncodedWireEvent, Entity, WireEvent
 
-json_scalars = st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats() | st.text()
+finite_floats = st.floats(allow_nan=False, allow_infinity=False)
+json_scalars = st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | finite_floats | st.text()
 json_values = st.recursive(
     json_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4)
 )
@@ -22,6 +24,7 @@ foreign = (
     st.binary()
     | st.builds(msgspec.msgpack.Ext, st.integers(0, 127), st.binary(max_size=8))
     | st.datetimes(timezones=st.just(datetime.UTC))
+    | st.sampled_from([math.nan, math.inf, -math.inf])
 )
 any_values = st.recursive(
     json_scalars | foreign,
@@ -39,7 +42,9 @@ def is_json(value: Any) -> bool:
         return all(isinstance(k, str) and is_json(v) for k, v in value.items())
     if isinstance(value, list | tuple):
         return all(is_json(v) for v in value)
-    return value is None or isinstance(value, bool | int | float | str)
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return value is None or isinstance(value, bool | int | str)
 
 
 def nested(leaf: Any, depth: int) -> dict[str, Any]:
@@ -75,6 +80,9 @@ def test_a_payload_is_accepted_exactly_when_json_compatible(payload: dict[str, A
         {"when": datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)},  # a msgpack timestamp ext
         {"x": object()},
         {"x": 2**64},
+        {"x": math.nan},  # JSON has no NaN: it would reach clients as null
+        {"x": [1.0, {"y": -math.inf}]},
+        {"x": math.inf},
         nested(b"bytes", CHECKED_DEPTH + 4),  # beyond the C check: the exact walk decides
         nested(1, 10_000),  # deeper than msgspec recurses
     ],
