@@ -34,6 +34,16 @@ def token_auth(tmp_path: Path, lines: str) -> tuple[Authenticator, Config, Hub]:
     return authenticator(config, hub), config, hub
 
 
+def jwt_auth(tmp_path: Path) -> tuple[Authenticator, Config, Hub]:
+    """An HS256 JWT authenticator (key ``SECRET``, a 0600 file) on an empty hub."""
+    key = tmp_path / "hs"
+    key.write_bytes(SECRET)
+    key.chmod(0o600)
+    config = load({"auth": "jwt", "jwt_key_file": str(key)}, environ={})
+    hub = Hub(Ring(16))
+    return authenticator(config, hub), config, hub
+
+
 def authenticator(config: Config, hub: Hub) -> Authenticator:
     """As the daemon wires it: the key files read by ``process.keys``, handed over."""
     keys = load_keys(config)
@@ -82,12 +92,7 @@ def counting(credentials: Credentials, **changes: object) -> CountingCredentials
 
 
 async def test_reload_judges_each_distinct_token_once_and_nothing_when_unchanged(tmp_path: Path) -> None:
-    key = tmp_path / "hs"
-    key.write_bytes(SECRET)
-    key.chmod(0o600)
-    config = load({"auth": "jwt", "jwt_key_file": str(key)}, environ={})
-    hub = Hub(Ring(16))
-    auth = authenticator(config, hub)
+    auth, config, hub = jwt_auth(tmp_path)
     exp = int(time.time()) + 3600
     tokens = [jwt.encode({"sub": f"user{i}", "exp": exp}, SECRET, "HS256") for i in range(4)]
     clients = []
@@ -130,12 +135,7 @@ def test_limited_addresses_counts_only_addresses_blocked_now() -> None:
 async def test_many_distinct_tokens_are_rejudged_a_batch_per_loop_turn(tmp_path: Path) -> None:
     """A key rotation with thousands of distinct JWTs never holds the loop for more than JUDGE_BATCH checks;
     clients that leave meanwhile are skipped, clients that join meanwhile are judged by the new key."""
-    key = tmp_path / "hs"
-    key.write_bytes(SECRET)
-    key.chmod(0o600)
-    config = load({"auth": "jwt", "jwt_key_file": str(key)}, environ={})
-    hub = Hub(Ring(16))
-    auth = authenticator(config, hub)
+    auth, config, hub = jwt_auth(tmp_path)
     exp = int(time.time()) + 3600
     clients = []
     for i in range(1_000):  # every client its own token
