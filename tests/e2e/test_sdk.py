@@ -227,7 +227,7 @@ def test_io_thread_wakes_once_per_event_after_a_pause_and_does_not_tick(gateway)
             assert em.wait_subscribed(10)
             io = next(t for t in threading.enumerate() if t.name == f"emitter-{{em.producer}}")
             before = switches(io.native_id)
-            time.sleep(1.0)  # idle: what the thread does with nothing to send
+            time.sleep(1.0)  # the behaviour under test: what the thread does idle for 1 s
             idle = switches(io.native_id) - before
             before = switches(io.native_id)
             for i in range(200):

@@ -156,7 +156,7 @@ async def test_many_distinct_tokens_are_rejudged_a_batch_per_loop_turn(tmp_path:
     deadline = time.monotonic() + 10
     while auth.revoked < 999:
         before = len(rotated.judged)
-        await asyncio.sleep(0)  # one turn of the loop
+        await asyncio.sleep(0)  # yield exactly one turn of the loop: the unit the test counts in
         per_turn.append(len(rotated.judged) - before)
         assert time.monotonic() < deadline, "the pass did not finish"
     # 999 re-judged (not the leaver) + the joiner's own check at connect
