@@ -25,8 +25,9 @@ from gateway.engine.fanout import Hub
 from gateway.engine.stream import Stream
 from gateway.engine.subscriber import Subscriber
 from gateway.http.parts import ClientSettings
-from gateway.policy.auth import Authenticator, Grant
+from gateway.policy.auth import Authenticator
 from gateway.policy.limits import Admission, check_admission
+from gateway.policy.verdicts import Grant
 
 log = structlog.get_logger("gateway.subscription")
 

@@ -39,7 +39,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -51,6 +51,7 @@ from gateway.policy.credentials import Credentials, Refused, Scope, extract_toke
 from gateway.policy.limits import FailureLimiter
 from gateway.policy.origins import normalize_origin, origin_allowed, own_origins
 from gateway.policy.peers import PeerPolicy, host_allowed, host_name, is_loopback
+from gateway.policy.verdicts import Attempt, Denial, Grant
 
 if TYPE_CHECKING:
     from gateway.engine.fanout import Hub
@@ -62,68 +63,6 @@ log = structlog.get_logger("gateway.auth")
 LOG_INTERVAL = 5.0
 #: Most credentials a SIGHUP re-judges per turn of the event loop (RS256: ~60 µs each).
 JUDGE_BATCH = 200
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """What auth judges of one subscribing request: plain values read off it by :meth:`Authenticator.authorize`."""
-
-    peer: str
-    scheme: str
-    host: str | None
-    origin: str | None = None
-    forwarded_proto: str | None = None
-    fetch_site: str | None = None
-    token: str | None = field(default=None, repr=False)
-    #: The ``bearer.<token>`` WebSocket subprotocol offered, to answer with.
-    protocol: str | None = None
-
-
-@dataclass(frozen=True)
-class Denial:
-    """A refused attempt: the HTTP status, the text (safe to show) and any headers to send."""
-
-    status: int
-    text: str
-    headers: dict[str, str] = field(default_factory=dict)
-
-    def error(self) -> web.HTTPException:
-        """The aiohttp error that sends this denial."""
-        return _DENIALS[self.status](text=self.text, headers=self.headers)
-
-
-_DENIALS: dict[int, type[web.HTTPException]] = {
-    401: web.HTTPUnauthorized,
-    403: web.HTTPForbidden,
-    429: web.HTTPTooManyRequests,
-}
-
-
-@dataclass(frozen=True)
-class Grant:
-    """What :meth:`Authenticator.decide` lets one client have.
-
-    ``filter`` is the client's filter narrowed by the credential; ``protocol``
-    the WebSocket subprotocol to answer with (None: answer none); ``scope``
-    the credential's label, limits and expiry; ``origin`` the browser origin
-    the request came from, when it passed the allowlist.  The token is kept
-    (never shown) so SIGHUP can judge it again against the re-read tokens and keys;
-    ``generation`` says which credentials judged it (see :meth:`Authenticator.watch`).
-    """
-
-    filter: Filter
-    scope: Scope
-    protocol: str | None = None
-    token: str | None = field(default=None, repr=False)
-    origin: str | None = None
-    generation: int = 0
-
-    @property
-    def cors_headers(self) -> dict[str, str]:
-        """For plain HTTP responses (SSE): let the admitted origin's page read the stream."""
-        if self.origin is None:
-            return {}
-        return {"Access-Control-Allow-Origin": self.origin, "Vary": "Origin"}
 
 
 @dataclass

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from gateway.core.filters import Filter
 from gateway.core.ring import Ring
 from gateway.engine.fanout import Hub
-from gateway.policy.auth import Attempt, Authenticator, Denial, Grant
+from gateway.policy.auth import Authenticator
 from gateway.policy.credentials import (
     Credentials,
     CredentialsError,
@@ -28,6 +28,7 @@ from gateway.policy.credentials import (
 from gateway.policy.limits import FAILURE_BURST, FAILURE_REFILL_S, FailureLimiter
 from gateway.policy.origins import normalize_origin, origin_allowed, own_origins
 from gateway.policy.peers import PeerPolicy, host_allowed, host_name
+from gateway.policy.verdicts import Attempt, Denial, Grant
 from gateway.process.config import ConfigError, load
 from gateway.process.keys import load_keys
 

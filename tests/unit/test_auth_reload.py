@@ -14,9 +14,10 @@ import jwt
 from gateway.core.filters import Filter
 from gateway.core.ring import Ring
 from gateway.engine.fanout import Hub
-from gateway.policy.auth import JUDGE_BATCH, Attempt, Authenticator, Grant
+from gateway.policy.auth import JUDGE_BATCH, Authenticator
 from gateway.policy.credentials import Credentials, Scope
 from gateway.policy.limits import FailureLimiter
+from gateway.policy.verdicts import Attempt, Grant
 from gateway.process.config import Config, load
 from gateway.process.keys import load_keys
 from tests.unit.test_fanout import Client
