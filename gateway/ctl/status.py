@@ -85,7 +85,14 @@ def status_once(url: str, as_json: bool, token: str | None = None) -> int:
 @token_option
 @click.option("--json", "as_json", is_flag=True, help="print the raw /status JSON")
 @click.option("--watch", is_flag=True, help="refresh until interrupted (Ctrl-C)")
-@click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True, help="seconds, --watch")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    default=2.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="between refreshes with --watch",
+)
 def status(url: str, token: str | None, as_json: bool, watch: bool, interval: float) -> None:
     """Health summary; exit 0 healthy, 1 degraded, 2 unreachable."""
     if not watch:

@@ -120,3 +120,15 @@ def test_the_annotated_toml_carries_each_description_verbatim() -> None:
                     f"'# {DESCRIPTIONS[field]}' (gateway/process/options.py)"
                 )
     assert seen == set(FIELDS)
+
+
+def test_no_help_shows_a_bare_click_type_name_as_metavar() -> None:
+    """Ranges and paths get a word saying what is wanted (SECONDS, N), not click's ``FLOAT RANGE``."""
+    from gateway.ctl.cli import main as gatewayctl
+
+    commands = {"gatewayd": main, **{f"gatewayctl {n}": c for n, c in gatewayctl.commands.items()}}
+    for name, command in commands.items():
+        ctx = click.Context(command)
+        for param in command.params:
+            record = param.get_help_record(ctx) if isinstance(param, click.Option) else None
+            assert record is None or "RANGE" not in record[0], (name, record)
