@@ -15,7 +15,7 @@ import time
 from typing import Protocol
 
 from emitter_sdk.wire import WireEvent
-from gateway.core.codec import ENCODE_ERRORS, REJECT_REASONS, check_event, decode_wire, encode_event, producer_of
+from gateway.core.codec import REJECT_REASONS, check_event, decode_wire, producer_of
 from gateway.core.filters import Filter
 from gateway.core.histogram import LatencyHistogram
 from gateway.core.producer_keys import ProducerKeys
@@ -81,15 +81,15 @@ class Stream:
         Returns the rejection reasons seen.  The source numbers the events and
         brings them back through :meth:`commit`: at once with the local sequencer,
         later (in the stream's order) on a cluster node.  Each message is accepted
-        or rejected alone (a payload without a JSON form: ``payload``).  The local
+        or rejected alone (a payload without a JSON form: ``payload``, found by the
+        source when it encodes the event).  The local
         sequencer also gets the rejected events whose producer is known
         (:class:`Rejected`), in order, so each takes its ``pseq``.  ``keys``
         (CURVE): each message's client key, checked against :attr:`producer_keys`.
         """
         received = time.perf_counter()
         source = self.source
-        local = isinstance(source, LocalSequencer)
-        items, reasons = self.validate(messages, keys, check_json=not local)
+        items, reasons = self.validate(messages, keys)
         if isinstance(source, LocalSequencer):
             source.sequence(items, received, reasons)
             return reasons
@@ -104,17 +104,17 @@ class Stream:
         return reasons
 
     def validate(
-        self, messages: list[list[bytes]], keys: list[str] | None = None, *, check_json: bool = True
+        self, messages: list[list[bytes]], keys: list[str] | None = None
     ) -> tuple[list[WireEvent | Rejected], list[str]]:
         """Decode and check each message, in order.
 
         A rejection without a readable producer is counted here (its reason in
         the returned list); one with a producer comes back as :class:`Rejected`.
-        ``check_json``: also refuse a payload without a JSON form here (the local
-        sequencer finds that out in the one encoding that makes the entry).  With
-        ``keys`` and :attr:`producer_keys`, a message whose key is not the one
-        bound to its producer id is rejected (``producer_key``) without touching
-        that producer's sequence: it is not the producer's.
+        A payload without a JSON form is found by the source, in the one encoding
+        that makes the entry (or the cluster record).  With ``keys`` and
+        :attr:`producer_keys`, a message whose key is not the one bound to its
+        producer id is rejected (``producer_key``) without touching that
+        producer's sequence: it is not the producer's.
         """
         items: list[WireEvent | Rejected] = []
         reasons: list[str] = []
@@ -129,11 +129,6 @@ class Stream:
                 reason = check_event(event)
                 if not reason and whitelist is not None and not whitelist(event.type, None, None):
                     reason = "not_allowed"
-                if not reason and check_json:
-                    try:
-                        encode_event(event, 0)
-                    except ENCODE_ERRORS:
-                        reason = "payload"
                 charged = None if reason == "producer" else (event.producer, event.pseq)
             if charged is not None and bound is not None and keys is not None and not bound.admit(charged[0], keys[i]):
                 reason, charged = "producer_key", None  # not the producer's: its sequence is untouched

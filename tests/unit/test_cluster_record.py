@@ -74,3 +74,12 @@ def test_a_pipelined_plan_follows_the_positions_of_records_not_yet_applied() -> 
     assert second.duplicates == 1  # 5 is in the first record, though the tracker is still at 3
     assert [(e.pseq, e.missed) for e in second.record.events] == [(6, 0), (1, 0)]
     assert second.record.first_seq == 12 and second.positions == {"p": 6, "q": 1}
+
+
+def test_a_payload_without_a_json_form_is_rejected_in_the_one_encoding_and_reported_as_a_gap() -> None:
+    tracker = ProducerTracker()
+    result = plan([ev("p", 1), ev("p", 2, {"x": {(1, 2): 1}}), ev("p", 3)], tracker, first_seq=5)
+    assert (result.taken, result.rejected, result.duplicates) == (3, 1, 0)
+    assert [(e.pseq, e.missed) for e in result.record.events] == [(1, 0), (3, 1)]
+    assert b'"seq":6' in result.record.events[1].json  # numbered without a hole
+    assert result.positions == {"p": 3}

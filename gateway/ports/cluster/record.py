@@ -13,7 +13,9 @@ Every node, the writer included, turns records into ring entries with
 (``seq`` included), ``missed`` per event (the upstream gap to report before it)
 and the epoch it was planned in, so the same record gives the same bytes on
 every node.  A record is bounded by ``max_bytes`` of event JSON (at least one
-event) and ``max_events`` events.
+event) and ``max_events`` events.  Planning is each event's one JSON encoding: a
+payload without a JSON form is rejected there (``Plan.rejected``), and the
+producer's next event in the stream reports it as an upstream gap.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 import msgspec
 
 from emitter_sdk.wire import WireEvent
-from gateway.core.codec import encode_event
+from gateway.core.codec import ENCODE_ERRORS, encode_event
 from gateway.core.entries import build_entry
 from gateway.core.protocol import encode_upstream_gap
 from gateway.core.ring import Entry
@@ -75,6 +77,8 @@ class Plan(msgspec.Struct):
     #: Pending events consumed (published in the record or dropped as duplicates).
     taken: int
     duplicates: int
+    #: Events whose payload has no JSON form (reason ``payload``), dropped here.
+    rejected: int
     #: Each producer's last ``pseq`` in this record (the positions it leaves behind).
     positions: dict[str, int]
 
@@ -99,7 +103,7 @@ def plan_record(
     ahead = ahead or {}
     overlay: dict[str, int] = {}
     events: list[RecordEvent] = []
-    size = taken = duplicates = 0
+    size = taken = duplicates = rejected = 0
     for event in pending:
         if len(events) >= max_events:
             break
@@ -114,7 +118,12 @@ def plan_record(
             duplicates += 1
             taken += 1
             continue
-        json = encode_event(event, first_seq + len(events))
+        try:
+            json = encode_event(event, first_seq + len(events))
+        except ENCODE_ERRORS:
+            rejected += 1
+            taken += 1
+            continue
         if events and size + len(json) > max_bytes:
             break
         size += len(json)
@@ -123,7 +132,7 @@ def plan_record(
         events.append(RecordEvent(event.type, kind, eid, json, producer, pseq, pseq - last - 1))
         overlay[producer] = pseq
         taken += 1
-    return Plan(Record(epoch, first_seq, events), taken, duplicates, overlay)
+    return Plan(Record(epoch, first_seq, events), taken, duplicates, rejected, overlay)
 
 
 def record_entries(

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Iterator
+from itertools import chain, islice
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -32,7 +34,7 @@ from nats.js import api
 from nats.js.errors import APIError
 
 from emitter_sdk.wire import WireEvent
-from gateway.ports.cluster.record import encode_record, plan_record
+from gateway.ports.cluster.record import Plan, encode_record, plan_record
 
 if TYPE_CHECKING:
     from gateway.ports.cluster.source import ClusterSource
@@ -55,7 +57,11 @@ class RecordWriter:
 
     def __init__(self, source: ClusterSource) -> None:
         self.source = source
-        self.pending: deque[WireEvent] = deque()
+        #: Pending events as the batches ingest submitted, oldest first; the first
+        #: ``_offset`` events of the first batch are already consumed.
+        self._batches: deque[list[WireEvent]] = deque()
+        self._offset = 0
+        self.pending = 0
         self.wake = asyncio.Event()
         self.problem: str | None = None
         self.records_published = 0
@@ -69,13 +75,21 @@ class RecordWriter:
 
     def submit(self, events: list[WireEvent]) -> None:
         """Queue validated events for the stream; never blocks (drops past ``MAX_PENDING``)."""
-        room = MAX_PENDING - len(self.pending)
+        room = MAX_PENDING - self.pending
         if room < len(events):
             self.pending_dropped += len(events) - max(room, 0)
             events = events[: max(room, 0)]
-        self.pending.extend(events)
         if events:
+            self._batches.append(events)
+            self.pending += len(events)
             self.wake.set()
+
+    def _pending(self) -> Iterator[WireEvent]:
+        """The pending events, oldest first."""
+        batches = self._batches
+        if not batches:
+            return iter(())
+        return chain(islice(batches[0], self._offset, None), chain.from_iterable(islice(batches, 1, None)))
 
     async def run(self) -> None:
         backoff = 0.05
@@ -112,7 +126,7 @@ class RecordWriter:
             await source.wait_applied(self._ahead[0] - MAX_AHEAD, PUBLISH_TIMEOUT)
         base, first_seq, positions = self._project()
         plan = plan_record(
-            self.pending,
+            self._pending(),
             stream.tracker,
             epoch=stream.epoch,
             first_seq=first_seq,
@@ -121,7 +135,7 @@ class RecordWriter:
             ahead=positions,
         )
         if not plan.record.events:  # all carried by other nodes already
-            self._consume(plan.taken, plan.duplicates)
+            self._consume(plan)
             self.problem = None
             return True
         try:
@@ -142,7 +156,7 @@ class RecordWriter:
         except Exception as exc:  # noqa: BLE001 - any transport failure: degrade, keep the events, retry
             self._ahead = None
             return self._failed(exc)
-        self._consume(plan.taken, plan.duplicates)
+        self._consume(plan)
         self.records_published += 1
         self.events_published += len(plan.record.events)
         self.problem = None
@@ -172,23 +186,34 @@ class RecordWriter:
         except Exception as exc:  # noqa: BLE001 - retention is retried after the next records
             log.warning("cluster.trim_failed", error=str(exc) or type(exc).__name__)
 
-    def _consume(self, taken: int, duplicates: int) -> None:
-        for _ in range(taken):
-            self.pending.popleft()
-        self.source.stream.duplicates += duplicates
+    def _consume(self, plan: Plan) -> None:
+        """Drop the events ``plan`` accounted for from the pending batches; count its drops."""
+        batches, taken = self._batches, plan.taken
+        self.pending -= taken
+        while taken:
+            left = len(batches[0]) - self._offset
+            if taken < left:
+                self._offset += taken
+                break
+            batches.popleft()
+            self._offset = 0
+            taken -= left
+        stream = self.source.stream
+        stream.duplicates += plan.duplicates
+        stream.rejected["payload"] += plan.rejected
 
     def _failed(self, exc: BaseException) -> bool:
         self.publish_errors += 1
         problem = f"cannot publish to JetStream: {exc or type(exc).__name__}"
         if problem != self.problem:
-            log.warning("cluster.publish_failed", error=str(exc) or type(exc).__name__, pending=len(self.pending))
+            log.warning("cluster.publish_failed", error=str(exc) or type(exc).__name__, pending=self.pending)
         self.problem = problem
         self.source.set_problem(problem)
         return False
 
     def statistics(self) -> dict[str, Any]:
         return {
-            "pending": len(self.pending),
+            "pending": self.pending,
             "pending_dropped": self.pending_dropped,
             "records_published": self.records_published,
             "events_published": self.events_published,
