@@ -3,6 +3,8 @@
     python -m bench.publisher --ingest tcp://127.0.0.1:P --rate 1000 --duration 10
     python -m bench.publisher --ingest ... --rate 0 --progress FILE --inflight 1000
 
+``--ingest`` may name several endpoints, comma-separated (cluster nodes: each event to each).
+
 ``--rate R`` paces R events/s (open loop, catching up when late).  ``--rate 0`` emits
 as fast as the system takes them: with ``--progress`` (the load client's lowest
 per-client event count, a float64 in that file) at most ``--inflight`` events are
@@ -75,7 +77,7 @@ def main() -> int:
         done = progress_reader(a.progress)
     elif a.rate == 0 and a.status:
         done = status_reader(a.status)
-    em = Emitter(a.ingest, max_queue=1_000_000, resend_events=1)
+    em = Emitter(a.ingest.split(","), max_queue=1_000_000, resend_events=1)
     if not em.wait_subscribed(15):
         print(json.dumps({"error": "gateway never subscribed"}), flush=True)
         return 1
