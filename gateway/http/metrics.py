@@ -6,9 +6,10 @@ scrapes, so the data path pays only for the plain integer increments it already
 does (plus one histogram observation per ingest batch, see ``Stream.write_latency``).
 
 Cardinality is fixed: labels come only from small sets defined in code
-(rejection reasons, slow-client policies, transports, refusal and close reasons) — never
-per client or per producer id (producer ids change at every Core restart;
-per-producer detail is in ``/status``).  Each registry is built per
+(rejection reasons, slow-client policies, transports, refusal and close
+reasons, a cluster node's degraded reasons) — never per client or per producer
+id (producer ids change at every Core restart; per-producer detail is in
+``/status``).  Each registry is built per
 application (no module-level registry), with the process and platform collectors.
 """
 
@@ -25,7 +26,21 @@ from prometheus_client.registry import Collector
 
 from gateway import __version__
 from gateway.engine.fanout import SKIPPING_POLICIES
-from gateway.http.parts import ADMISSION, AUTH, HEALTH, HUB, INGEST, LIFECYCLE, SETTINGS, STORE, STREAM, healthy
+from gateway.http.parts import (
+    ADMISSION,
+    AUTH,
+    CLUSTER,
+    HEALTH,
+    HUB,
+    INGEST,
+    LIFECYCLE,
+    SETTINGS,
+    STORE,
+    STREAM,
+    healthy,
+)
+from gateway.ports.cluster.source import DEGRADED_REASONS, ClusterSource
+from gateway.ports.cluster.writer import MAX_PENDING
 
 PREFIX = "event_gateway_"
 #: Transports always exported (0 when none), so the series set does not change as clients come and go.
@@ -134,6 +149,9 @@ class GatewayCollector(Collector):
             yield _counter("state_log_fsyncs", "fsyncs of the state log.", store.fsyncs)
             yield _counter("state_log_write_errors", "Failed writes to the state log.", store.write_errors)
             yield _gauge("state_log_failed", "1 once a write error disabled the state log.", int(store.failed))
+        cluster = app[CLUSTER]
+        if cluster is not None:  # only with --cluster: the series set is fixed for the process's life
+            yield from cluster_metrics(cluster)
         latency = stream.write_latency
         yield HistogramMetricFamily(
             PREFIX + "ingest_to_write_latency_seconds",
@@ -141,6 +159,49 @@ class GatewayCollector(Collector):
             buckets=[("+Inf" if b == float("inf") else repr(b), n) for b, n in latency.cumulative()],
             sum_value=latency.sum,
         )
+
+
+def cluster_metrics(cluster: ClusterSource) -> Iterator[Metric]:
+    """A cluster node's state (``/status`` → ``cluster``): connection, health by reason, positions, writer, reader."""
+    st = cluster.statistics()
+    yield _gauge("cluster_connected", "1 while the node's NATS connection is up.", int(st["connected"]))
+    reason = cluster.degraded_reason
+    yield _labelled(
+        GaugeMetricFamily(
+            PREFIX + "cluster_degraded", "1 for the reason the node cannot use its stream, else 0.", labels=["reason"]
+        ),
+        {label: int(label == reason) for label in DEGRADED_REASONS.values()},
+    )
+    yield _gauge(
+        "cluster_stream_first_seq", "The stream's first record sequence, as last seen.", st["stream_first_seq"]
+    )
+    yield _gauge("cluster_stream_last_seq", "The stream's last record sequence, as last seen.", st["stream_last_seq"])
+    yield _gauge("cluster_applied_seq", "Stream sequence of the last record applied here.", st["applied_seq"])
+    yield _gauge("cluster_lag_records", "Records in the stream not yet applied here.", st["lag"])
+    yield _gauge(
+        "cluster_oldest_seq", "Oldest event seq the stream holds: the resume horizon (0: none).", st["oldest_seq"] or 0
+    )
+    yield _gauge("cluster_pending_events", "Ingested events waiting to be published to the stream.", st["pending"])
+    yield _gauge(
+        "cluster_pending_capacity_events", "Bound of the pending buffer (newest dropped past it).", MAX_PENDING
+    )
+    yield _counter(
+        "cluster_pending_dropped_events",
+        "Events dropped past the pending bound (reported as upstream gaps).",
+        st["pending_dropped"],
+    )
+    yield _counter("cluster_records_published", "Records this node published to the stream.", st["records_published"])
+    yield _counter("cluster_events_published", "Events in the records this node published.", st["events_published"])
+    yield _counter(
+        "cluster_publish_conflicts", "Publishes refused because another node won the position.", st["conflicts"]
+    )
+    yield _counter(
+        "cluster_publish_errors", "Publishes that failed (no quorum, timeout, unreachable).", st["publish_errors"]
+    )
+    yield _counter("cluster_records_applied", "Records applied here from the stream.", st["records_applied"])
+    yield _counter("cluster_bad_records", "Stream messages that were not records (skipped).", st["bad_records"])
+    yield _counter("cluster_epoch_changes", "Times the stream was re-created (a new epoch).", st["epoch_changes"])
+    yield _gauge("cluster_replaying_clients", "Clients being replayed from the stream.", st["replaying_clients"])
 
 
 def build_registry(app: web.Application) -> CollectorRegistry:

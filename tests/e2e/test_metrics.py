@@ -12,44 +12,14 @@ from __future__ import annotations
 import http.client
 import json
 import re
-from collections.abc import Callable
 from pathlib import Path
 
-from prometheus_client.parser import text_string_to_metric_families
 from websockets.sync.client import connect
 
 from emitter_sdk import Emitter
-from tests.conftest import ROOT, Gateway, http_get, wait_for
+from tests.conftest import ROOT, Gateway
 from tests.rawingest import RawProducer
-
-Series = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def scrape(gw: Gateway) -> Series:
-    code, body = http_get(gw.url + "/metrics")
-    assert code == 200
-    series: Series = {}
-    for family in text_string_to_metric_families(body.decode()):
-        for sample in family.samples:
-            series[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return series
-
-
-def value(series: Series, name: str, **labels: str) -> float:
-    return series[(name, tuple(sorted(labels.items())))]
-
-
-def scrape_when(gw: Gateway, cond: Callable[[Series], bool], what: str) -> Series:
-    def ready() -> Series | None:
-        series = scrape(gw)
-        return series if cond(series) else None
-
-    result: Series = wait_for(ready, 10, what)
-    return result
-
-
-def gateway_series(series: Series) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
-    return {key for key in series if key[0].startswith("event_gateway_")}
+from tests.scrape import gateway_series, scrape, scrape_when, value
 
 
 def open_sse(gw: Gateway) -> http.client.HTTPConnection:

@@ -22,3 +22,20 @@ def test_the_alert_rules_name_log_events_the_gateway_writes() -> None:
     named = set(re.findall(r"see (?:the )?([a-z_]+\.[a-z_.]+)", rules))
     assert {"ingest.batch_failed", "store.write_failed"} <= named  # the pattern still finds them
     assert named <= logged, sorted(named - logged)
+
+
+def test_every_exported_metric_is_in_the_operations_guide() -> None:
+    code = (ROOT / "gateway" / "http" / "metrics.py").read_text()
+    exported = set(re.findall(r'(?:_gauge|_counter)\(\s*"([a-z_]+)"|PREFIX \+ "([a-z_]+)"', code))
+    names = {a or b for a, b in exported}
+    assert {
+        "seq",
+        "events_accepted",
+        "cluster_applied_seq",
+        "cluster_degraded",
+    } <= names  # the pattern still finds them
+    documented = {
+        name.removesuffix("_total")
+        for name in re.findall(r"`event_gateway_([a-z_]+)", (ROOT / "docs" / "operations.md").read_text())
+    }
+    assert names == documented, {"undocumented": sorted(names - documented), "stale": sorted(documented - names)}

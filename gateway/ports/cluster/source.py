@@ -38,6 +38,18 @@ from gateway.ports.cluster.writer import RecordWriter
 
 log = structlog.get_logger("gateway.cluster")
 
+#: Why a node is degraded, as a label from a fixed set (``event_gateway_cluster_degraded{reason}``):
+#: how :attr:`ClusterSource.problem` starts → the reason.  Anything else is ``other``.
+DEGRADED_REASONS = {
+    "connecting to NATS": "connecting",
+    "cannot reach NATS": "unreachable",
+    "disconnected from NATS": "disconnected",
+    "JetStream unavailable": "jetstream_unavailable",
+    "catching up": "catching_up",
+    "cannot publish": "publish_failed",
+    "": "other",
+}
+
 
 @dataclass(frozen=True)
 class ClusterSettings:
@@ -98,6 +110,14 @@ class ClusterSource:
     @property
     def ok(self) -> bool:
         return self.problem is None
+
+    @property
+    def degraded_reason(self) -> str | None:
+        """:attr:`problem` as one of the ``DEGRADED_REASONS`` labels (None: healthy)."""
+        problem = self.problem
+        if problem is None:
+            return None
+        return next(label for start, label in DEGRADED_REASONS.items() if problem.startswith(start))
 
     def set_problem(self, problem: str | None) -> None:
         if problem != self.problem:
@@ -162,6 +182,7 @@ class ClusterSource:
             "replicas": self.settings.replicas,
             "connected": bool(self.nc is not None and self.nc.is_connected),
             "problem": self.problem,
+            "stream_first_seq": self.first_sseq,
             "stream_last_seq": self.last_sseq,
             "applied_seq": self.applied_sseq,
             "lag": max(0, self.last_sseq - self.applied_sseq),
