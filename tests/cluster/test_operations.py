@@ -5,7 +5,12 @@ Real ``nats-server`` (JetStream) and real ``gatewayd`` processes on loopback.
 
 from __future__ import annotations
 
+import asyncio
+import json
 from contextlib import closing
+from typing import Any
+
+import nats
 
 from tests.cluster.conftest import NodeFactory
 from tests.conftest import Gateway, wait_for
@@ -70,3 +75,32 @@ def check_metrics(a: Gateway, producer: RawProducer, nats1: NatsCluster) -> None
     assert reasons["disconnected"] == 1 or reasons["jetstream_unavailable"] == 1, reasons
     assert gateway_series(healthy) == gateway_series(lost)  # a fixed set of series, healthy or not
     assert value(lost, "event_gateway_seq") == 20
+
+
+async def _stream_config(urls: str, name: str) -> tuple[int | None, float | None, int | None]:
+    nc = await nats.connect(servers=urls.split(","))
+    config = (await nc.jetstream().stream_info(name)).config
+    await nc.close()
+    return config.max_msgs, config.max_age, config.num_replicas
+
+
+def logged(gw: Gateway, event: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in gw.logs().splitlines() if f'"{event}"' in line]
+
+
+def test_retention_options_changed_are_applied_to_the_existing_stream_at_start(
+    nats1: NatsCluster, node_factory: NodeFactory
+) -> None:
+    a = node_factory(nats1, "--cluster-max-events", "1000", "--cluster-max-age", "1h")
+    assert asyncio.run(_stream_config(nats1.urls, "EVENT_GATEWAY")) == (1000, 3600.0, 1)
+    assert logged(a, "cluster.stream_created") and not logged(a, "cluster.stream_updated")
+    b = node_factory(nats1, "--cluster-max-events", "500", "--cluster-max-age", "90m")
+    assert asyncio.run(_stream_config(nats1.urls, "EVENT_GATEWAY")) == (500, 5400.0, 1)
+    [updated] = logged(b, "cluster.stream_updated")
+    assert updated["before"] == {"max_msgs": 1000, "max_age": 3600.0}
+    assert updated["after"] == {"max_msgs": 500, "max_age": 5400.0}
+    c = node_factory(nats1, "--cluster-max-events", "500", "--cluster-max-age", "90m", "--cluster-replicas", "3")
+    [updated] = logged(c, "cluster.stream_updated")
+    assert (updated["before"], updated["after"]) == ({"num_replicas": 1}, {"num_replicas": 3})
+    assert asyncio.run(_stream_config(nats1.urls, "EVENT_GATEWAY")) == (500, 5400.0, 3)
+    assert not logged(c, "cluster.stream_update_failed") and c.status()["cluster"]["problem"] is None

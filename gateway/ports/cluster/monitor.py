@@ -1,7 +1,9 @@
 """The monitor: this node's NATS connection, and a probe of the stream twice a second.
 
 :meth:`StreamMonitor.run` connects (retrying every second, degraded meanwhile),
-then probes: stream info — creating the stream if it is missing — gives its
+then probes: stream info — creating the stream if it is missing; at the first
+probe of a start, applying this node's retention and replicas to a stream that
+exists with others (``_apply_options``) — gives its
 identity (``created``: a re-created stream is a new epoch, the reader follows
 it), its last sequence (lag) and its first (the resume horizon).  The reader is
 (re)started when the identity changes, when it has no consumer, or when it has
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING
 import nats
 import structlog
 from nats.js import api
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, NotFoundError
 
 if TYPE_CHECKING:
     from gateway.ports.cluster.source import ClusterSource
@@ -43,6 +45,8 @@ class StreamMonitor:
         self.source = source
         self._last_probe_applied = 0
         self._still = 0
+        #: True once this node's retention and replicas were applied to the stream (or refused).
+        self._configured = False
 
     async def run(self) -> None:
         source = self.source
@@ -87,6 +91,8 @@ class StreamMonitor:
             info = await source.js.stream_info(source.name)
         except NotFoundError:
             info = await self._create_stream()
+        if not self._configured:
+            info = await self._apply_options(info)
         if info.created != source.created or not reader.following or self._stalled(info.state.last_seq):
             await reader.follow(info)
         source.last_sseq = max(source.last_sseq, info.state.last_seq)
@@ -127,3 +133,32 @@ class StreamMonitor:
         )
         log.info("cluster.stream_created", stream=source.name, replicas=settings.replicas)
         return info
+
+    async def _apply_options(self, info: api.StreamInfo) -> api.StreamInfo:
+        """Once per start: this node's ``--cluster-max-events``, ``--cluster-max-age`` and
+        ``--cluster-replicas`` on a stream that exists with others (the stream is updated, logged).
+
+        Refused by JetStream (e.g. more replicas than NATS servers): logged, the stream is used as it
+        is, not retried.  Not answered (no quorum …): retried at the next probe.
+        """
+        source, settings, config = self.source, self.source.settings, info.config
+        wanted = {"max_msgs": settings.max_events, "max_age": settings.max_age_s, "num_replicas": settings.replicas}
+        current = {"max_msgs": config.max_msgs, "max_age": config.max_age, "num_replicas": config.num_replicas}
+        changed = {key: value for key, value in wanted.items() if not _same(current[key], value)}
+        if changed:
+            assert source.js is not None
+            try:
+                info = await source.js.update_stream(config.evolve(**changed))
+            except APIError as exc:
+                log.warning("cluster.stream_update_failed", stream=source.name, error=str(exc), wanted=changed)
+            else:
+                log.info(
+                    "cluster.stream_updated", stream=source.name, before={k: current[k] for k in changed}, after=changed
+                )
+        self._configured = True
+        return info
+
+
+def _same(current: float | None, wanted: float) -> bool:
+    """Equal to the nanosecond (``max_age`` comes back as float seconds)."""
+    return current is not None and round(current * 1e9) == round(wanted * 1e9)
