@@ -10,7 +10,10 @@ and no duplicate.  Filters, upstream gaps and byte formats are the hub's own
 
 Bounded: at most ``READ_AHEAD`` records are held per reading client; the client
 is not in the hub meanwhile (it receives no live writes).  If the stream no
-longer holds a range it is reported with a ``gateway.gap`` reason ``evicted``;
+longer holds a range — older than the stream at the start, or trimmed by
+JetStream while it is read — it is reported with a ``gateway.gap`` reason
+``evicted`` up to the stream's oldest record (the ring's only when the stream
+holds nothing older), and the replay goes on from there;
 if JetStream cannot be read the client is closed with 1013 (it resumes, from
 another node if need be).
 """
@@ -50,7 +53,10 @@ async def read_after(source: ClusterSource, after: int) -> list[Entry]:
     entries: list[Entry] = []
     for result in results:
         if isinstance(result, NotFoundError):
-            break  # trimmed meanwhile: what follows is read on the next call
+            if not entries:  # trimmed meanwhile: where the stream starts now decides the gap
+                info = await js.stream_info(name)
+                source.first_sseq = max(source.first_sseq, info.state.first_seq)
+            break
         if isinstance(result, BaseException):
             raise result
         try:
@@ -61,6 +67,13 @@ async def read_after(source: ClusterSource, after: int) -> list[Entry]:
             break
         entries.extend(record_entries(record, source.stream.coalesce_types))
     return [e for e in entries if e.seq > after]
+
+
+def held_from(source: ClusterSource, cursor: int, first_held: int) -> int:
+    """The first seq readable after ``cursor`` when the stream no longer holds ``cursor+1``:
+    the stream's oldest record (it was trimmed), else the ring's oldest."""
+    oldest = source.oldest_seq()
+    return oldest if oldest is not None and cursor + 1 < oldest < first_held else first_held
 
 
 async def replay_then_join(source: ClusterSource, sub: Subscriber, cursor: int) -> None:
@@ -76,7 +89,7 @@ async def replay_then_join(source: ClusterSource, sub: Subscriber, cursor: int) 
             if stream.epoch != epoch:
                 break
             if not entries or entries[0].seq != cursor + 1:
-                upto = entries[0].seq - 1 if entries else first_held - 1
+                upto = (entries[0].seq if entries else held_from(source, cursor, first_held)) - 1
                 sub.send_control(gap("evicted", cursor + 1, upto))
                 cursor = upto
                 continue
