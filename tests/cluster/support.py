@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import http.client
 import json
+import ssl
 import threading
 import time
 from typing import Any
@@ -117,9 +119,10 @@ class FailoverClient(threading.Thread):
     """A WebSocket client given several nodes: after any disconnect it resumes (``since``/``epoch``)
     on the next node, backing off briefly, and keeps every message it was sent."""
 
-    def __init__(self, urls: list[str]) -> None:
+    def __init__(self, urls: list[str], tls: ssl.SSLContext | None = None) -> None:
         super().__init__(daemon=True)
         self.urls = urls
+        self.tls = tls
         self.current = 0
         self.messages: list[dict[str, Any]] = []
         self.hellos: list[dict[str, Any]] = []
@@ -140,7 +143,7 @@ class FailoverClient(threading.Thread):
         while not self.halt.is_set():
             query = "" if self.epoch is None else f"?since={self.last_seq}&epoch={self.epoch}"
             try:
-                with connect(self.urls[self.current] + query, max_size=None, open_timeout=2) as ws:
+                with connect(self.urls[self.current] + query, max_size=None, open_timeout=2, ssl=self.tls) as ws:
                     while not self.halt.is_set():
                         try:
                             self._take(json.loads(ws.recv(timeout=0.2)))
@@ -165,6 +168,71 @@ class FailoverClient(threading.Thread):
             self.last_seq = max(self.last_seq or 0, message["to"])
         elif message["type"] != "gateway.gap":
             self.last_seq = message["seq"]
+
+    def stop(self) -> None:
+        self.halt.set()
+        self.join(5)
+
+
+class SseFailoverClient(threading.Thread):
+    """An EventSource over HTTPS: after any disconnect it reconnects to the same address with
+    ``Last-Event-ID`` (the last ``id:`` it was sent), and keeps every message's data in order."""
+
+    def __init__(self, host: str, port: int, tls: ssl.SSLContext) -> None:
+        super().__init__(daemon=True)
+        self.host, self.port, self.tls = host, port, tls
+        self.messages: list[dict[str, Any]] = []
+        self.hellos: list[dict[str, Any]] = []
+        self.last_id: str | None = None
+        self.halt = threading.Event()
+        self.start()
+        wait_for(lambda: self.hellos, 10, "SSE client connected")
+
+    def events(self) -> list[dict[str, Any]]:
+        return [m for m in self.messages if not m["type"].startswith("gateway.")]
+
+    def gaps(self) -> list[dict[str, Any]]:
+        return [m for m in self.messages if m["type"] == "gateway.gap"]
+
+    @property
+    def last_seq(self) -> int | None:
+        return None if self.last_id is None else int(self.last_id.rpartition(":")[2])
+
+    def run(self) -> None:
+        while not self.halt.is_set():
+            conn = http.client.HTTPSConnection(self.host, self.port, context=self.tls, timeout=1)
+            try:
+                headers = {"Accept": "text/event-stream"}
+                if self.last_id is not None:
+                    headers["Last-Event-ID"] = self.last_id
+                conn.request("GET", "/sse/events", headers=headers)
+                resp = conn.getresponse()
+                if resp.status == 200:
+                    self._read(resp)
+            except (OSError, http.client.HTTPException):
+                pass
+            finally:
+                conn.close()
+            self.halt.wait(0.05)
+
+    def _read(self, resp: http.client.HTTPResponse) -> None:
+        fields: dict[str, str] = {}
+        while not self.halt.is_set():
+            line = resp.readline()  # a quiet second (TimeoutError): reconnect, resuming
+            if not line:
+                return  # the stream ended
+            text = line.decode().rstrip("\n")
+            if text:
+                if not text.startswith(":"):
+                    name, _, value = text.partition(": ")
+                    fields[name] = value
+                continue
+            if "data" in fields:
+                message = json.loads(fields["data"])
+                (self.hellos if message["type"] == "gateway.hello" else self.messages).append(message)
+                if "id" in fields:
+                    self.last_id = fields["id"]
+            fields = {}
 
     def stop(self) -> None:
         self.halt.set()

@@ -15,11 +15,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import shutil
-import socket
-import ssl
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,74 +22,8 @@ import pytest
 from websockets.sync.client import connect
 
 from emitter_sdk import Emitter
-from tests.conftest import ROOT, Gateway, free_port, wait_for
-
-SITE = ROOT / "deploy" / "nginx" / "event-gateway.conf"
-
-
-def rewrite(text: str, old: str, new: str) -> str:
-    assert text.count(old) == 1, f"{old!r} is not in the site exactly once"
-    return text.replace(old, new)
-
-
-class Nginx:
-    def __init__(self, base: Path, gateway_port: int) -> None:
-        self.base = base
-        self.https_port = free_port()
-        self.http_port = free_port()
-        self.cert = base / "cert.pem"
-        key = base / "key.pem"
-        subprocess.run(
-            [
-                *("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"),
-                *("-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"),
-                *("-keyout", str(key), "-out", str(self.cert)),
-            ],
-            check=True,
-            capture_output=True,
-        )
-        site = SITE.read_text()
-        site = rewrite(site, "server 127.0.0.1:8765;", f"server 127.0.0.1:{gateway_port};")
-        site = rewrite(site, "    listen 80;\n", f"    listen 127.0.0.1:{self.http_port};\n")
-        site = rewrite(site, "    listen [::]:80;\n", "")
-        site = rewrite(site, "    listen 443 ssl;\n", f"    listen 127.0.0.1:{self.https_port} ssl;\n")
-        site = rewrite(site, "    listen [::]:443 ssl;\n", "")
-        site = rewrite(site, "/etc/ssl/certs/event-gateway.pem", str(self.cert))
-        site = rewrite(site, "/etc/ssl/private/event-gateway.key", str(key))
-        self.access_log = base / "site-access.log"
-        site = rewrite(site, "/var/log/nginx/event-gateway.access.log", str(self.access_log))
-        (base / "site.conf").write_text(site)
-        temp = "\n".join(
-            f"    {kind}_temp_path {base}/{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-        )
-        (base / "nginx.conf").write_text(
-            ("user root;\n" if os.geteuid() == 0 else "")
-            + f"daemon off;\nworker_processes 1;\npid {base}/nginx.pid;\nerror_log {base}/error.log info;\n"
-            + "events { worker_connections 128; }\n"
-            + f"http {{\n    access_log {base}/access.log;\n{temp}\n    include {base}/site.conf;\n}}\n"
-        )
-        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-        assert os.path.exists(nginx), "nginx missing: `make test` installs Debian's nginx package"
-        self.command = [nginx, "-p", str(base), "-e", str(base / "error.log"), "-c", str(base / "nginx.conf")]
-        checked = subprocess.run([*self.command, "-t"], capture_output=True, text=True)
-        assert checked.returncode == 0, checked.stderr
-        self.proc = subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for(self.accepting, 15, "nginx listening")
-
-    def accepting(self) -> bool:
-        assert self.proc.poll() is None, (self.base / "error.log").read_text()
-        try:
-            socket.create_connection(("127.0.0.1", self.https_port), timeout=1).close()
-            return True
-        except OSError:
-            return False
-
-    def tls(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=str(self.cert))
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
+from tests.conftest import Gateway
+from tests.nginxsite import Nginx
 
 
 @pytest.fixture
