@@ -43,8 +43,9 @@ class Rejected(NamedTuple):
 class SequencedSource(Protocol):
     """What the engine asks of the source of sequenced events.  No method blocks or awaits."""
 
-    def submit(self, events: list[WireEvent], received: float) -> None:
-        """Number ``events`` after the head, in order, and commit them to the stream (now or later).
+    def submit(self, items: list[WireEvent | Rejected], received: float) -> None:
+        """Number the events of ``items`` after the head, in order, and commit them to the stream
+        (now or later); each :class:`Rejected` takes its producer's ``pseq`` in that order.
 
         ``received`` is when their batch arrived (``time.perf_counter``), for the
         ingest-to-write latency.
@@ -68,8 +69,8 @@ class LocalSequencer:
     def __init__(self, stream: Stream) -> None:
         self.stream = stream
 
-    def submit(self, events: list[WireEvent], received: float) -> None:
-        self.sequence(list(events), received, [])
+    def submit(self, items: list[WireEvent | Rejected], received: float) -> None:
+        self.sequence(list(items), received, [])
 
     def sequence(self, items: list[WireEvent | Rejected], received: float, reasons: list[str]) -> None:
         """Number ``items`` in order: events are accepted (or duplicates), rejections take their ``pseq``.

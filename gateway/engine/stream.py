@@ -86,6 +86,9 @@ class Stream:
         sequencer also gets the rejected events whose producer is known
         (:class:`Rejected`), in order, so each takes its ``pseq``.  ``keys``
         (CURVE): each message's client key, checked against :attr:`producer_keys`.
+        A cluster node's source gets them too and counts each where it takes its
+        ``pseq`` (a re-send is a duplicate there); the reasons returned are what
+        this node's ingest refused.
         """
         received = time.perf_counter()
         source = self.source
@@ -93,14 +96,8 @@ class Stream:
         if isinstance(source, LocalSequencer):
             source.sequence(items, received, reasons)
             return reasons
-        events: list[WireEvent] = []
-        for item in items:
-            if isinstance(item, Rejected):
-                self.rejected[item.reason] += 1
-                reasons.append(item.reason)
-            else:
-                events.append(item)
-        source.submit(events, received)
+        reasons.extend(item.reason for item in items if isinstance(item, Rejected))
+        source.submit(items, received)
         return reasons
 
     def validate(

@@ -1,4 +1,4 @@
-"""Cluster edge cases with real processes: JetStream trimming what a replay is reading.
+"""Cluster edge cases with real processes: JetStream trimming what a replay is reading; rejected events.
 
 Real ``nats-server`` (JetStream) and real ``gatewayd`` processes on loopback.
 """
@@ -12,6 +12,7 @@ import nats
 import pytest
 
 from tests.cluster.conftest import NodeFactory
+from tests.cluster.support import FanProducer, Recorder
 from tests.conftest import wait_for
 from tests.natsservers import NatsCluster
 from tests.rawingest import RawProducer
@@ -53,3 +54,47 @@ def test_a_range_trimmed_during_a_replay_is_an_evicted_gap_up_to_the_streams_old
     assert gap["reason"] == "evicted" and gap["from"] <= 40, gap  # trimmed while it was being read
     assert gap["to"] == 100, gap  # the stream's oldest record is 101, not the ring's 111
     assert seqs[-20:] == list(range(101, 121))
+
+
+def test_a_rejected_event_takes_its_pseq_on_every_node_no_false_gap_no_false_duplicate(
+    nats1: NatsCluster, node_factory: NodeFactory
+) -> None:
+    a, b = node_factory(nats1), node_factory(nats1)
+    clients = [Recorder(a.ws_url), Recorder(b.ws_url)]
+    nodes = (a, b)
+
+    def total(field: str) -> int:
+        return sum(n.status()["events"][field] for n in nodes)
+
+    fan = FanProducer([a.ingest, b.ingest], producer="reject01")  # every message reaches both nodes
+    try:
+        for pseq in (1, 2, 3):
+            fan.send(pseq)
+        fan.send(4, event_type="gateway.forged")  # reserved: rejected, takes pseq 4
+        fan.send(4, event_type="gateway.forged")  # its re-send: a duplicate
+        fan.send(5)
+        fan.send(6, event_type="gateway.forged")  # rejected, the last message for now
+        # both nodes planned everything: each message entered the stream once (one node counts
+        # the rejection or event, the other finds it a duplicate), so 6 is in the stream alone
+        wait_for(lambda: (total("rejected"), total("duplicate")) == (2, 4 + 1 + 2 + 1), 15, "2 rejected, 8 duplicates")
+        fan.send(7)
+        fan.send(9, event_type="gateway.forged")  # 8 lost upstream, revealed by a rejected event
+        fan.send(10)
+        for client in clients:
+            client.wait_events(6)
+        wait_for(lambda: (total("rejected"), total("duplicate")) == (3, 8 + 3), 15, "3 rejected, 11 duplicates")
+    finally:
+        fan.close()
+    for client in clients:
+        client.stop()
+    assert clients[0].frames[1:] == clients[1].frames[1:]  # the same bytes on both nodes
+    messages = clients[0].messages()[1:]
+    events = [m for m in messages if m["type"] != "gateway.gap"]
+    assert [(e["seq"], e["payload"]["pseq"]) for e in events] == [(1, 1), (2, 2), (3, 3), (4, 5), (5, 7), (6, 10)]
+    gaps = [m for m in messages if m["type"] == "gateway.gap"]
+    assert gaps == [{"type": "gateway.gap", "reason": "upstream", "producer": "reject01", "missed": 1, "seq": 6}]
+    for node in nodes:
+        status = node.status()
+        assert status["upstream_gaps"]["missed"] == 1, status["upstream_gaps"]
+        [producer] = [p for p in status["producers"]["recent"] if p["id"] == "reject01"]
+        assert (producer["last_seq"], producer["rejected"], producer["missed"]) == (10, 3, 1), producer

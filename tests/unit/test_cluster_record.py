@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from emitter_sdk.wire import Entity, WireEvent
 from gateway.core.sequencer import ProducerTracker
-from gateway.ports.cluster.record import decode_record, encode_record, plan_record, record_entries
+from gateway.engine.source import Rejected
+from gateway.ports.cluster.record import Skip, decode_record, encode_record, plan_record, record_entries, take_positions
 
 
 def ev(producer: str, pseq: int, payload: dict[str, object] | None = None) -> WireEvent:
@@ -13,7 +14,7 @@ def ev(producer: str, pseq: int, payload: dict[str, object] | None = None) -> Wi
     )
 
 
-def plan(pending: list[WireEvent], tracker: ProducerTracker, first_seq: int = 1, **kw: int):  # type: ignore[no-untyped-def]
+def plan(pending: list[WireEvent | Rejected], tracker: ProducerTracker, first_seq: int = 1, **kw: int):  # type: ignore[no-untyped-def]
     return plan_record(
         pending,
         tracker,
@@ -61,7 +62,7 @@ def test_a_pipelined_plan_follows_the_positions_of_records_not_yet_applied() -> 
     tracker = ProducerTracker()
     tracker.admit("p", 3, 0.0)
     first = plan([ev("p", 4), ev("p", 5)], tracker, first_seq=10)
-    assert first.positions == {"p": 5}
+    assert first.positions == {"p": (5, 0)}
     second = plan_record(
         [ev("p", 5), ev("p", 6), ev("q", 1)],
         tracker,
@@ -73,13 +74,59 @@ def test_a_pipelined_plan_follows_the_positions_of_records_not_yet_applied() -> 
     )
     assert second.duplicates == 1  # 5 is in the first record, though the tracker is still at 3
     assert [(e.pseq, e.missed) for e in second.record.events] == [(6, 0), (1, 0)]
-    assert second.record.first_seq == 12 and second.positions == {"p": 6, "q": 1}
+    assert second.record.first_seq == 12 and second.positions == {"p": (6, 0), "q": (1, 0)}
 
 
-def test_a_payload_without_a_json_form_is_rejected_in_the_one_encoding_and_reported_as_a_gap() -> None:
+def test_a_payload_without_a_json_form_is_rejected_in_the_one_encoding_and_takes_its_pseq() -> None:
     tracker = ProducerTracker()
     result = plan([ev("p", 1), ev("p", 2, {"x": {(1, 2): 1}}), ev("p", 3)], tracker, first_seq=5)
-    assert (result.taken, result.rejected, result.duplicates) == (3, 1, 0)
-    assert [(e.pseq, e.missed) for e in result.record.events] == [(1, 0), (3, 1)]
+    assert (result.taken, result.rejected, result.duplicates) == (3, ["payload"], 0)
+    assert [(e.pseq, e.missed) for e in result.record.events] == [(1, 0), (3, 0)]  # no upstream gap
+    assert result.record.skips == [Skip(1, "p", 2)]
     assert b'"seq":6' in result.record.events[1].json  # numbered without a hole
-    assert result.positions == {"p": 3}
+    assert result.positions == {"p": (3, 0)}
+
+
+def test_rejected_events_take_their_pseq_as_on_a_single_gateway() -> None:
+    """The same producer check as ``LocalSequencer``: no false gap, no false duplicate, a re-send is a duplicate."""
+    pending: list[WireEvent | Rejected] = [
+        ev("p", 1),
+        Rejected("reserved", "p", 2),
+        ev("p", 3),
+        Rejected("reserved", "p", 2),  # a re-send of the rejected event
+        Rejected("type", "p", 6),  # 4, 5 lost upstream: reported with p's next event
+        ev("q", 1),
+        ev("p", 7),
+        Rejected("type", "p", 8),  # the last of p in this record
+    ]
+    tracker = ProducerTracker()
+    result = plan(pending, tracker, first_seq=1)
+    record = result.record
+    assert [(e.producer, e.pseq, e.missed) for e in record.events] == [
+        ("p", 1, 0),
+        ("p", 3, 0),
+        ("q", 1, 0),
+        ("p", 7, 2),
+    ]
+    assert record.skips == [Skip(1, "p", 2), Skip(2, "p", 6), Skip(4, "p", 8)]
+    assert (result.rejected, result.duplicates, result.taken) == (["reserved", "type", "type"], 1, 8)
+    assert result.positions == {"p": (8, 0), "q": (1, 0)}
+    # Applied on any node, the tracker takes the same positions; a later record goes on from there.
+    take_positions(decode_record(encode_record(record)), tracker, 0.0)
+    assert tracker.get("p").last_pseq == 8 and tracker.get("p").rejected == 3  # type: ignore[union-attr]
+    later = plan([Rejected("type", "p", 8), Rejected("type", "p", 10), ev("p", 11)], tracker, first_seq=5)
+    assert [(e.pseq, e.missed) for e in later.record.events] == [(11, 1)]  # 9 lost before the rejected 10
+    assert later.duplicates == 1 and later.rejected == ["type"]
+
+
+def test_a_record_of_skips_only_is_published_and_taken_in_a_pipelined_plan() -> None:
+    tracker = ProducerTracker()
+    tracker.admit("p", 3, 0.0)
+    only = plan([Rejected("entity", "p", 4), Rejected("entity", "p", 6)], tracker, first_seq=9)
+    assert only.record.events == [] and only.record.last_seq == 8
+    assert only.record.skips == [Skip(0, "p", 4), Skip(0, "p", 6)]
+    assert only.positions == {"p": (6, 1)}  # 5 lost, held for p's next event
+    after = plan_record(
+        [ev("p", 7)], tracker, epoch="e1", first_seq=9, max_events=10, max_bytes=1 << 20, ahead=only.positions
+    )
+    assert [(e.pseq, e.missed) for e in after.record.events] == [(7, 1)]

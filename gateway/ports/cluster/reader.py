@@ -32,7 +32,7 @@ from nats.js import api
 from gateway.core.sequencer import ProducerTracker
 from gateway.ports.cluster.index import RecordIndex
 from gateway.ports.cluster.monitor import NATS_ERRORS
-from gateway.ports.cluster.record import Record, decode_record, record_entries
+from gateway.ports.cluster.record import Record, decode_record, record_entries, take_positions
 
 if TYPE_CHECKING:
     from gateway.ports.cluster.source import ClusterSource
@@ -137,15 +137,14 @@ class StreamReader:
         if record.first_seq != head + 1:
             stream.ring.reset(record.first_seq - 1)
         now = time.time()
-        admit = stream.tracker.admit
-        for ev in record.events:
-            admit(ev.producer, ev.pseq, now)
+        take_positions(record, stream.tracker, now)
         entries = record_entries(record, stream.coalesce_types, lambda p, m, s: stream.upstream_gap(p, m, s, now))
         stream.commit(entries)
         source.applied_sseq = sseq
         source.last_sseq = max(source.last_sseq, sseq)
         self.records_applied += 1
-        self.index.add(record.first_seq, sseq)
+        if record.events:  # a record of skips only holds no seq
+            self.index.add(record.first_seq, sseq)
         self.applied.set()
         self.applied.clear()
 

@@ -13,9 +13,17 @@ Every node, the writer included, turns records into ring entries with
 (``seq`` included), ``missed`` per event (the upstream gap to report before it)
 and the epoch it was planned in, so the same record gives the same bytes on
 every node.  A record is bounded by ``max_bytes`` of event JSON (at least one
-event) and ``max_events`` events.  Planning is each event's one JSON encoding: a
-payload without a JSON form is rejected there (``Plan.rejected``), and the
-producer's next event in the stream reports it as an upstream gap.
+event) and ``max_events`` events and skips.
+
+A rejected event takes its ``pseq`` as on a single gateway: ingest's
+rejections (:class:`~gateway.engine.source.Rejected`) wait among the pending
+events, and planning is each event's one JSON encoding (a payload without a
+JSON form is rejected there).  Either becomes a :class:`Skip` in the record, in
+order, so every node's producer tracker takes that ``pseq``
+(``ProducerTracker.skip``): the producer's next event is neither an upstream
+gap nor a duplicate, a re-send of the rejected event is a duplicate, and a loss
+revealed by a rejected event is reported with the producer's next event.  A
+record may hold skips and no event (then ``last_seq == first_seq - 1``).
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from gateway.core.entries import build_entry
 from gateway.core.protocol import encode_upstream_gap
 from gateway.core.ring import Entry
 from gateway.core.sequencer import ProducerTracker
+from gateway.engine.source import Rejected
 
 
 class RecordEvent(msgspec.Struct, array_like=True, frozen=True, gc=False):
@@ -45,12 +54,22 @@ class RecordEvent(msgspec.Struct, array_like=True, frozen=True, gc=False):
     missed: int
 
 
+class Skip(msgspec.Struct, array_like=True, frozen=True, gc=False):
+    """A rejected event taking its ``pseq``, before the record's event at ``index``."""
+
+    index: int
+    producer: str
+    pseq: int
+
+
 class Record(msgspec.Struct, array_like=True, frozen=True):
     """What one JetStream message holds."""
 
     epoch: str
     first_seq: int
     events: list[RecordEvent]
+    #: Rejected events taking their ``pseq``, in order (records written before skips existed have none).
+    skips: list[Skip] = []
 
     @property
     def last_seq(self) -> int:
@@ -70,6 +89,11 @@ def decode_record(data: bytes) -> Record:
     return _DECODER.decode(data)
 
 
+#: A producer's position while planning: its last ``pseq`` taken, and the events it lost right
+#: before rejected ones, to report with its next event (``ProducerState.pending_missed``).
+Position = tuple[int, int]
+
+
 class Plan(msgspec.Struct):
     """A record to publish and how much of the pending events it accounts for."""
 
@@ -77,21 +101,21 @@ class Plan(msgspec.Struct):
     #: Pending events consumed (published in the record or dropped as duplicates).
     taken: int
     duplicates: int
-    #: Events whose payload has no JSON form (reason ``payload``), dropped here.
-    rejected: int
-    #: Each producer's last ``pseq`` in this record (the positions it leaves behind).
-    positions: dict[str, int]
+    #: The reason of each rejected event that took its ``pseq`` here (a :class:`Skip` each).
+    rejected: list[str]
+    #: Each producer's position after this record: (last ``pseq``, losses held since a rejected event).
+    positions: dict[str, Position]
 
 
 def plan_record(
-    pending: Iterable[WireEvent],
+    pending: Iterable[WireEvent | Rejected],
     tracker: ProducerTracker,
     *,
     epoch: str,
     first_seq: int,
     max_events: int,
     max_bytes: int,
-    ahead: Mapping[str, int] | None = None,
+    ahead: Mapping[str, Position] | None = None,
 ) -> Plan:
     """Sequence a prefix of ``pending`` after the applied state (``tracker``, ``first_seq``),
     or after records this node published but has not applied yet (their producer
@@ -101,38 +125,46 @@ def plan_record(
     :attr:`Plan.positions`, so the plan can be thrown away when another node wins.
     """
     ahead = ahead or {}
-    overlay: dict[str, int] = {}
+    overlay: dict[str, Position] = {}
     events: list[RecordEvent] = []
-    size = taken = duplicates = rejected = 0
-    for event in pending:
-        if len(events) >= max_events:
+    skips: list[Skip] = []
+    rejected: list[str] = []
+    size = taken = duplicates = 0
+    for item in pending:
+        if len(events) + len(skips) >= max_events:
             break
-        producer, pseq = event.producer, event.pseq
-        last = overlay.get(producer)
-        if last is None:
-            last = ahead.get(producer)
-        if last is None:
+        producer, pseq = item.producer, item.pseq
+        position = overlay.get(producer) or ahead.get(producer)
+        if position is None:
             state = tracker.get(producer)
-            last = state.last_pseq if state is not None else pseq - 1
+            position = (pseq - 1, 0) if state is None else (state.last_pseq, state.pending_missed)
+        last, held = position
         if pseq <= last:
             duplicates += 1
             taken += 1
             continue
-        try:
-            json = encode_event(event, first_seq + len(events))
-        except ENCODE_ERRORS:
-            rejected += 1
-            taken += 1
-            continue
-        if events and size + len(json) > max_bytes:
-            break
-        size += len(json)
-        ent = event.entity
-        kind, eid = (None, None) if ent is None else (ent.kind, ent.id)
-        events.append(RecordEvent(event.type, kind, eid, json, producer, pseq, pseq - last - 1))
-        overlay[producer] = pseq
+        if isinstance(item, Rejected):
+            reason = item.reason
+        else:
+            try:
+                json = encode_event(item, first_seq + len(events))
+            except ENCODE_ERRORS:
+                reason = "payload"
+            else:
+                if events and size + len(json) > max_bytes:
+                    break
+                size += len(json)
+                ent = item.entity
+                kind, eid = (None, None) if ent is None else (ent.kind, ent.id)
+                events.append(RecordEvent(item.type, kind, eid, json, producer, pseq, pseq - last - 1 + held))
+                overlay[producer] = (pseq, 0)
+                taken += 1
+                continue
+        skips.append(Skip(len(events), producer, pseq))
+        rejected.append(reason)
+        overlay[producer] = (pseq, held + pseq - last - 1)
         taken += 1
-    return Plan(Record(epoch, first_seq, events), taken, duplicates, rejected, overlay)
+    return Plan(Record(epoch, first_seq, events, skips), taken, duplicates, rejected, overlay)
 
 
 def record_entries(
@@ -149,3 +181,21 @@ def record_entries(
         out.append(build_entry(seq, ev.type, ev.kind, ev.eid, ev.json, ev.producer, ev.pseq, gap, coalesce_types))
         seq += 1
     return out
+
+
+def take_positions(record: Record, tracker: ProducerTracker, now: float) -> None:
+    """Every node's producer tracker takes ``record``'s events (``admit``) and rejected events
+    (``skip``) in the record's order: the same positions on every node."""
+    admit, skip, skips = tracker.admit, tracker.skip, record.skips
+    if not skips:
+        for ev in record.events:
+            admit(ev.producer, ev.pseq, now)
+        return
+    i = 0
+    for index, ev in enumerate(record.events):
+        while i < len(skips) and skips[i].index <= index:
+            skip(skips[i].producer, skips[i].pseq, now)
+            i += 1
+        admit(ev.producer, ev.pseq, now)
+    for rest in skips[i:]:
+        skip(rest.producer, rest.pseq, now)

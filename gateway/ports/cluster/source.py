@@ -29,6 +29,7 @@ from nats.js import JetStreamContext
 
 from emitter_sdk.wire import WireEvent
 from gateway.engine.fanout import Hub
+from gateway.engine.source import Rejected
 from gateway.engine.stream import Stream
 from gateway.engine.subscriber import Subscriber
 from gateway.ports.cluster.history import replay_then_join
@@ -159,9 +160,10 @@ class ClusterSource:
             return ring_oldest
         return held
 
-    def submit(self, events: list[WireEvent], received: float) -> None:
-        """The port's entry: events ingested here go to the writer, to come back in the stream's order."""
-        self.writer.submit(events)
+    def submit(self, items: list[WireEvent | Rejected], received: float) -> None:
+        """The port's entry: events ingested here (and rejected ones, to take their ``pseq``) go to
+        the writer, to come back in the stream's order."""
+        self.writer.submit(items)
 
     def join(self, sub: Subscriber, cursor: int) -> None:
         """Start ``sub`` at ``cursor``: replayed from the stream first when the ring lacks ``cursor+1``."""

@@ -34,7 +34,8 @@ from nats.js import api
 from nats.js.errors import APIError
 
 from emitter_sdk.wire import WireEvent
-from gateway.ports.cluster.record import Plan, encode_record, plan_record
+from gateway.engine.source import Rejected
+from gateway.ports.cluster.record import Plan, Position, encode_record, plan_record
 
 if TYPE_CHECKING:
     from gateway.ports.cluster.source import ClusterSource
@@ -59,7 +60,7 @@ class RecordWriter:
         self.source = source
         #: Pending events as the batches ingest submitted, oldest first; the first
         #: ``_offset`` events of the first batch are already consumed.
-        self._batches: deque[list[WireEvent]] = deque()
+        self._batches: deque[list[WireEvent | Rejected]] = deque()
         self._offset = 0
         self.pending = 0
         self.wake = asyncio.Event()
@@ -71,10 +72,11 @@ class RecordWriter:
         self.pending_dropped = 0
         #: This node's newest published record not yet applied here: (its stream seq, the next
         #: event seq, producer positions after it, epoch) — the next record is planned after it.
-        self._ahead: tuple[int, int, dict[str, int], str] | None = None
+        self._ahead: tuple[int, int, dict[str, Position], str] | None = None
 
-    def submit(self, events: list[WireEvent]) -> None:
-        """Queue validated events for the stream; never blocks (drops past ``MAX_PENDING``)."""
+    def submit(self, events: list[WireEvent | Rejected]) -> None:
+        """Queue validated events (and rejected ones, to take their ``pseq``) for the stream;
+        never blocks (drops past ``MAX_PENDING``)."""
         room = MAX_PENDING - self.pending
         if room < len(events):
             self.pending_dropped += len(events) - max(room, 0)
@@ -84,7 +86,7 @@ class RecordWriter:
             self.pending += len(events)
             self.wake.set()
 
-    def _pending(self) -> Iterator[WireEvent]:
+    def _pending(self) -> Iterator[WireEvent | Rejected]:
         """The pending events, oldest first."""
         batches = self._batches
         if not batches:
@@ -107,7 +109,7 @@ class RecordWriter:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 1.0)
 
-    def _project(self) -> tuple[int, int, dict[str, int]]:
+    def _project(self) -> tuple[int, int, dict[str, Position]]:
         """Where the next record goes: after this node's own records still in flight to the
         reader (pipelined), else after what it applied.  Returns (stream seq, first seq, positions)."""
         source = self.source
@@ -134,7 +136,7 @@ class RecordWriter:
             max_bytes=RECORD_BYTES,
             ahead=positions,
         )
-        if not plan.record.events:  # all carried by other nodes already
+        if not plan.record.events and not plan.record.skips:  # all carried by other nodes already
             self._consume(plan)
             self.problem = None
             return True
@@ -200,7 +202,8 @@ class RecordWriter:
             taken -= left
         stream = self.source.stream
         stream.duplicates += plan.duplicates
-        stream.rejected["payload"] += plan.rejected
+        for reason in plan.rejected:
+            stream.rejected[reason] += 1
 
     def _failed(self, exc: BaseException) -> bool:
         self.publish_errors += 1
