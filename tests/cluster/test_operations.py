@@ -104,3 +104,15 @@ def test_retention_options_changed_are_applied_to_the_existing_stream_at_start(
     assert (updated["before"], updated["after"]) == ({"num_replicas": 1}, {"num_replicas": 3})
     assert asyncio.run(_stream_config(nats1.urls, "EVENT_GATEWAY")) == (500, 5400.0, 3)
     assert not logged(c, "cluster.stream_update_failed") and c.status()["cluster"]["problem"] is None
+
+
+def test_stream_options_jetstream_refuses_are_logged_and_the_stream_is_used_as_it_is(
+    nats3: NatsCluster, node_factory: NodeFactory
+) -> None:
+    node_factory(nats3, "--cluster-replicas", "3")
+    b = node_factory(nats3, "--cluster-replicas", "5")  # more copies than NATS servers
+    [refused] = logged(b, "cluster.stream_update_failed")
+    assert refused["wanted"] == {"num_replicas": 5} and refused["error"], refused
+    assert not logged(b, "cluster.stream_updated")
+    assert asyncio.run(_stream_config(nats3.urls, "EVENT_GATEWAY"))[2] == 3
+    assert b.status()["cluster"]["problem"] is None

@@ -150,7 +150,8 @@ class StreamMonitor:
             try:
                 info = await source.js.update_stream(config.evolve(**changed))
             except APIError as exc:
-                log.warning("cluster.stream_update_failed", stream=source.name, error=str(exc), wanted=changed)
+                error = exc.description or str(exc) or type(exc).__name__
+                log.warning("cluster.stream_update_failed", stream=source.name, error=error, wanted=changed)
             else:
                 log.info(
                     "cluster.stream_updated", stream=source.name, before={k: current[k] for k in changed}, after=changed

@@ -52,6 +52,13 @@ DEGRADED_REASONS = {
 }
 
 
+def degraded_reason(problem: str | None) -> str | None:
+    """``problem`` as one of the ``DEGRADED_REASONS`` labels (None: healthy)."""
+    if problem is None:
+        return None
+    return next(label for start, label in DEGRADED_REASONS.items() if problem.startswith(start))
+
+
 @dataclass(frozen=True)
 class ClusterSettings:
     """The ``--cluster*`` options a node needs (built from the daemon's Config)."""
@@ -115,10 +122,7 @@ class ClusterSource:
     @property
     def degraded_reason(self) -> str | None:
         """:attr:`problem` as one of the ``DEGRADED_REASONS`` labels (None: healthy)."""
-        problem = self.problem
-        if problem is None:
-            return None
-        return next(label for start, label in DEGRADED_REASONS.items() if problem.startswith(start))
+        return degraded_reason(self.problem)
 
     def set_problem(self, problem: str | None) -> None:
         if problem != self.problem:
