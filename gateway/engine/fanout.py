@@ -62,6 +62,9 @@ class Hub:
         self.high_water = high_water
         self.low_water = low_water
         self.subscribers: dict[Subscriber, None] = {}
+        #: The same subscribers by ``cache_key`` (transport kind, filter, framing): a batch is
+        #: rendered once per group, so the per-client loop does no lookup.  No empty groups.
+        self.groups: dict[tuple[object, ...], dict[Subscriber, None]] = {}
         #: Subscribers per remote address (``--max-clients-per-ip``); no zero entries.
         self.per_peer: dict[str, int] = {}
         self.lagging: dict[Subscriber, None] = {}
@@ -78,7 +81,8 @@ class Hub:
         sub.caught_up = start >= self.ring.head
         if sub not in self.subscribers:
             self.per_peer[sub.peer] = self.per_peer.get(sub.peer, 0) + 1
-        self.subscribers[sub] = None
+            self.subscribers[sub] = None
+            self.groups.setdefault(sub.cache_key, {})[sub] = None
         if start < self.ring.head:
             self._set_lagging(sub)
             self.pump(sub)
@@ -95,6 +99,10 @@ class Hub:
         sub.closed = True
         if sub in self.subscribers:
             del self.subscribers[sub]
+            group = self.groups[sub.cache_key]
+            del group[sub]
+            if not group:
+                del self.groups[sub.cache_key]
             left = self.per_peer[sub.peer] - 1
             if left:
                 self.per_peer[sub.peer] = left
@@ -113,38 +121,40 @@ class Hub:
     def broadcast(self, entries: list[Entry]) -> None:
         """Deliver a batch just appended to the ring to every live client.  Never awaits.
 
-        The batch is rendered once per distinct ``cache_key`` (transport kind and
-        filter) into one byte string holding all its frames, written with one
-        ``write`` per client: a burst of events that arrived while the loop was
-        busy costs one syscall per client, a lone event costs no added latency.
-        Per client, the loop only checks its cursor and socket buffer.
+        The batch is rendered once per group of clients with the same ``cache_key``
+        (transport kind, filter, framing) into the exact bytes each of them is written
+        (:meth:`Subscriber.wire`), then handed to each live client's transport with one
+        ``write``: a burst of events that arrived while the loop was busy costs one
+        syscall per client, a lone event costs no added latency.  Per client, the loop
+        only checks its cursor and socket buffer (no lookup, no Python-level call).
         """
         if not entries:
             return
         before = entries[0].seq - 1
         last = entries[-1].seq
-        cache: dict[tuple[object, ...], tuple[bytes, int]] = {}
         high = self.high_water
         delivered = 0
-        for sub in self.subscribers:
-            if sub.lagging or sub.cursor != before:
-                continue
-            transport = sub.transport
-            if transport.is_closing():
-                continue
-            if transport.get_write_buffer_size() > high:
-                self._set_lagging(sub)
-                continue
-            key = sub.cache_key
-            cached = cache.get(key)
-            if cached is None:
-                cached = cache[key] = self.render(sub, entries)
-            data, count = cached
-            if data:
-                sub.write(data)
-            sub.cursor = last
-            sub.delivered += count
-            delivered += count
+        for group in self.groups.values():
+            data = b""
+            count = -1  # not rendered yet: a group with no live client renders nothing
+            for sub in group:
+                if sub.lagging or sub.cursor != before:
+                    continue
+                transport = sub.transport
+                if transport.is_closing():
+                    continue
+                if transport.get_write_buffer_size() > high:
+                    self._set_lagging(sub)
+                    continue
+                if count < 0:
+                    data, count = self.render(sub, entries)
+                    if data:
+                        data = sub.wire(data)
+                if data:
+                    transport.write(data)
+                sub.cursor = last
+                sub.delivered += count
+                delivered += count
         self.deliveries += delivered
         if self.lagging:
             for sub in list(self.lagging):

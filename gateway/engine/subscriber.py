@@ -77,8 +77,12 @@ class Subscriber:
         """The bytes that carry an encoded control message to this client."""
         raise NotImplementedError
 
+    def wire(self, data: bytes) -> bytes:
+        """``data`` (whole messages in this client's format) as written to its transport."""
+        return data
+
     def write(self, data: bytes) -> None:
-        self.transport.write(data)
+        self.transport.write(self.wire(data))
 
     def send_control(self, message: Message) -> None:
         """Write one control message now, in order with the events already written."""

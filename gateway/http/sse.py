@@ -95,6 +95,7 @@ class SseSubscriber(Subscriber):
         self.epoch = epoch
         #: HTTP/1.1 responses are chunked (every write framed); HTTP/1.0 ones end when the connection does.
         self.chunked = chunked
+        self.cache_key = (self.kind, flt.key, chunked)  # the framing is part of the shared bytes
         self.close_timeout = close_timeout
         #: The resume point asked for (a hello only sets the client's id when it starts at the head).
         self.since = since
@@ -122,11 +123,9 @@ class SseSubscriber(Subscriber):
         else:
             self.write(self.control_bytes(encode(message)))
 
-    def write(self, data: bytes) -> None:
-        if self.chunked:
-            self.transport.writelines((b"%x\r\n" % len(data), data, b"\r\n"))
-        else:
-            self.transport.write(data)
+    def wire(self, data: bytes) -> bytes:
+        """One HTTP/1.1 chunk when the response is chunked; as is for HTTP/1.0."""
+        return b"%x\r\n%b\r\n" % (len(data), data) if self.chunked else data
 
     def heartbeat(self, now: float) -> None:
         self.last_beat = now

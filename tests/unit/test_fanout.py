@@ -197,3 +197,20 @@ def test_per_peer_counts_follow_membership() -> None:
     assert hub.per_peer == {"1.1.1.1": 1}
     hub.remove(b.sub)
     assert hub.per_peer == {} and not hub.subscribers
+
+
+def test_a_batch_is_rendered_once_per_group_and_groups_follow_membership() -> None:
+    hub, stream = make("disconnect")
+    a, b = Client(hub), Client(hub)
+    odd = LineSubscriber(FakeTransport(), Filter((), (("task", "t1"),)), "10.0.0.2", lambda code, reason: None)
+    hub.add(odd, hub.ring.head)
+    assert len(hub.groups) == 2
+    emit(stream, 8)
+    assert a.transport.writes[-1] is b.transport.writes[-1]  # one rendering, shared by the group
+    assert [json.loads(line)["entity"]["id"] for line in odd.transport.received.splitlines()] == ["t1", "t1"]
+    assert_covers(a.messages(), 0, 8)
+    hub.remove(a.sub)
+    hub.remove(odd)
+    assert list(hub.groups) == [b.sub.cache_key] and list(hub.groups[b.sub.cache_key]) == [b.sub]
+    hub.remove(b.sub)
+    assert hub.groups == {}
