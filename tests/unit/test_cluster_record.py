@@ -1,10 +1,11 @@
-"""Cluster records: planning on the applied state, duplicates, upstream gaps, bounds.  No sockets."""
+"""Cluster records and the pending buffer: planning on the applied state, duplicates, gaps, bounds.  No sockets."""
 
 from __future__ import annotations
 
 from emitter_sdk.wire import Entity, WireEvent
 from gateway.core.sequencer import ProducerTracker
 from gateway.engine.source import Rejected
+from gateway.ports.cluster.pending import Pending
 from gateway.ports.cluster.record import Skip, decode_record, encode_record, plan_record, record_entries, take_positions
 
 
@@ -130,3 +131,16 @@ def test_a_record_of_skips_only_is_published_and_taken_in_a_pipelined_plan() -> 
         [ev("p", 7)], tracker, epoch="e1", first_seq=9, max_events=10, max_bytes=1 << 20, ahead=only.positions
     )
     assert [(e.pseq, e.missed) for e in after.record.events] == [(7, 1)]
+
+
+def test_pending_keeps_order_across_joined_batches_skips_and_pops_and_drops_past_its_limit() -> None:
+    pending = Pending(limit=10)
+    assert pending.add([ev("p", 1), ev("p", 2)]) == 2 and pending.add([ev("p", 3)]) == 1
+    assert pending.add([ev("p", i) for i in range(4, 14)]) == 7  # 3 over the limit: dropped, counted
+    assert (len(pending), pending.dropped) == (10, 3)
+    assert [e.pseq for e in pending.after(0)] == list(range(1, 11))
+    assert [e.pseq for e in pending.after(8)] == [9, 10]
+    pending.pop(3)
+    assert [e.pseq for e in pending.after(1)] == list(range(5, 11)) and len(pending) == 7
+    pending.pop(100)
+    assert len(pending) == 0 and list(pending.after(0)) == [] and pending.add([ev("p", 20)]) == 1

@@ -110,8 +110,10 @@ class StreamReader:
         sseq = msg.metadata.sequence.stream
         if sseq <= self.source.applied_sseq:
             return
+        record = self.source.writer.own_record(sseq)
         try:
-            record = decode_record(msg.data)
+            if record is None:
+                record = decode_record(msg.data)
         except msgspec.DecodeError:
             self.bad_records += 1
             self.source.applied_sseq = sseq
