@@ -109,9 +109,9 @@ def ingest_rows(add: Add, runs: list[dict[str, Any]]) -> None:
         None,
     )
     add(
-        "R3 ingest: CPU % node / publisher / 3 servers, each rep",
+        "R3 ingest: CPU % node / publisher / 3 servers / other, each rep",
         " / ".join(
-            f"{i['node_cpu_pct']:.0f}/{i['publisher_cpu_pct']:.0f}/{i['servers_cpu_pct']:.0f}"
+            f"{i['node_cpu_pct']:.0f}/{i['publisher_cpu_pct']:.0f}/{i['servers_cpu_pct']:.0f}/{i['other_cpu_pct']:.0f}"
             for i in (r["ingest"] for r in runs)
         ),
         "of one core",

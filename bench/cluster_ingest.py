@@ -4,7 +4,8 @@
   as the node accepts (at most 50,000 events ahead of its ``accepted`` counter, so
   nothing is dropped anywhere).  Reported: accepted events/s, loss (queued −
   accepted), upstream gaps, events per record, and the CPU of the node, the
-  publisher and the three servers (% of one core), all over the window from the
+  publisher, the three servers and everything else on the machine (% of one core;
+  "other" is the noise), all over the window from the
   publisher's first event until the node accepted its last.
 - **catch-up**: a second node with a 1,000-event ring joins afterwards; a client
   resumes on it ``CATCH_UP`` events behind the head, so all but the last 1,000 are
@@ -16,13 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from bench.run import cpu_s, gateway, profiler, publish
+from bench.run import all_cpu, cpu_s, gateway, profiler, publish
 from tests.natsservers import NatsCluster
 
 #: How far behind the head the catching-up client resumes (issue 14: 100,000).
@@ -64,7 +66,7 @@ def run(
 ) -> dict[str, Any]:
     pids = [s.proc.pid for s in servers.servers if s.proc is not None]
     with gateway(workdir, *args) as node:
-        cpu0, scpu0 = cpu_s(node.proc.pid), sum(map(cpu_s, pids))
+        cpu0, scpu0, all0 = cpu_s(node.proc.pid), sum(map(cpu_s, pids)), all_cpu()
         spy = profiler(node.proc.pid, profile and profile / "cluster-ingest.txt", duration)
         pub = publish(node.ingest, 0, duration, status=node.url + "/status", inflight=50_000)
         returned = time.monotonic()
@@ -73,7 +75,9 @@ def run(
         # The window: the publisher's emit loop, plus everything after it until the node
         # accepted the last event (its flush and exit included: a slight underestimate).
         window = pub["elapsed_s"] + time.monotonic() - returned
-        cpu1, scpu1 = cpu_s(node.proc.pid), sum(map(cpu_s, pids))
+        cpu1, scpu1, all1 = cpu_s(node.proc.pid), sum(map(cpu_s, pids)), all_cpu()
+        ours = {*pids, node.proc.pid, os.getpid()}
+        other = sum(v - all0.get(p, 0.0) for p, v in all1.items() if p not in ours)
         status = node.status()
         if spy is not None:
             spy.wait()
@@ -96,6 +100,7 @@ def run(
             "node_cpu_pct": 100 * (cpu1 - cpu0) / window,
             "publisher_cpu_pct": 100 * pub["cpu_s"] / window,
             "servers_cpu_pct": 100 * (scpu1 - scpu0) / window,
+            "other_cpu_pct": 100 * other / window,
         },
         "catch_up": caught,
     }
