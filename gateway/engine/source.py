@@ -19,7 +19,7 @@ Implementations:
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol, final
 
 from emitter_sdk.wire import WireEvent
 from gateway.core.codec import ENCODE_ERRORS, encode_event
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from gateway.engine.stream import Stream
 
 
+@final  # nothing derives from it: ``type(item) is Rejected`` tells it apart (cheaper than isinstance)
 class Rejected(NamedTuple):
     """A rejected message whose producer and ``pseq`` are known: it takes its ``pseq``."""
 

@@ -125,25 +125,30 @@ def plan_record(
     :attr:`Plan.positions`, so the plan can be thrown away when another node wins.
     """
     ahead = ahead or {}
-    overlay: dict[str, Position] = {}
+    overlay: dict[str, int] = {}  # each producer's last pseq taken here
+    held: dict[str, int] = {}  # losses revealed by a rejected event, for the producer's next event
     events: list[RecordEvent] = []
     skips: list[Skip] = []
     rejected: list[str] = []
     size = taken = duplicates = 0
-    for item in pending:
-        if len(events) + len(skips) >= max_events:
+    for item in pending:  # once per event: plain ints in the common case
+        if len(events) >= max_events:
             break
         producer, pseq = item.producer, item.pseq
-        position = overlay.get(producer) or ahead.get(producer)
-        if position is None:
-            state = tracker.get(producer)
-            position = (pseq - 1, 0) if state is None else (state.last_pseq, state.pending_missed)
-        last, held = position
+        last = overlay.get(producer)
+        if last is None:
+            position = ahead.get(producer)
+            if position is None:
+                state = tracker.get(producer)
+                position = (pseq - 1, 0) if state is None else (state.last_pseq, state.pending_missed)
+            last = position[0]
+            if position[1]:
+                held[producer] = position[1]
         if pseq <= last:
             duplicates += 1
             taken += 1
             continue
-        if isinstance(item, Rejected):
+        if type(item) is Rejected:  # (not isinstance: once per event, and nothing derives from it)
             reason = item.reason
         else:
             try:
@@ -156,15 +161,22 @@ def plan_record(
                 size += len(json)
                 ent = item.entity
                 kind, eid = (None, None) if ent is None else (ent.kind, ent.id)
-                events.append(RecordEvent(item.type, kind, eid, json, producer, pseq, pseq - last - 1 + held))
-                overlay[producer] = (pseq, 0)
+                missed = pseq - last - 1
+                if held:
+                    missed += held.pop(producer, 0)
+                events.append(RecordEvent(item.type, kind, eid, json, producer, pseq, missed))
+                overlay[producer] = pseq
                 taken += 1
                 continue
+        if len(skips) >= max_events:
+            break
         skips.append(Skip(len(events), producer, pseq))
         rejected.append(reason)
-        overlay[producer] = (pseq, held + pseq - last - 1)
+        held[producer] = held.get(producer, 0) + pseq - last - 1
+        overlay[producer] = pseq
         taken += 1
-    return Plan(Record(epoch, first_seq, events, skips), taken, duplicates, rejected, overlay)
+    positions = {producer: (last, held.get(producer, 0)) for producer, last in overlay.items()}
+    return Plan(Record(epoch, first_seq, events, skips), taken, duplicates, rejected, positions)
 
 
 def record_entries(
