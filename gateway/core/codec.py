@@ -84,9 +84,16 @@ def decode_wire(frames: list[bytes], max_bytes: int) -> WireEvent | str:
         event: WireEvent = DECODER.decode(data)
     except (msgspec.DecodeError, ValueError, TypeError, RecursionError):
         return "payload" if producer_of(data) is not None else "decode"
-    if has_non_finite(data, event.payload):  # JSON has no NaN/Infinity: they would reach clients as null
+    # JSON has no NaN/Infinity (they would reach clients as null).  Only a message holding a
+    # msgpack float marker byte can carry one: two memchr scans (an int operand: ``bytes``
+    # looks a single byte up directly), far cheaper than the exact search they gate.
+    if (_FLOAT64 in data or _FLOAT32 in data) and has_non_finite(data, event.payload):
         return "payload"
     return event
+
+
+#: msgpack's float64 and float32 markers (``0xcb``, ``0xca``).
+_FLOAT64, _FLOAT32 = 0xCB, 0xCA
 
 
 #: Decodes all but the payload (left as raw msgpack): who sent a message whose payload is bad.

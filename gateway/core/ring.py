@@ -22,7 +22,7 @@ Pure data structure, no I/O.  Invariants:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import msgspec
@@ -100,28 +100,56 @@ class Ring:
         self._first = head + 1
 
     def append(self, entry: Entry) -> int:
-        """Add the next entry; returns how many entries were evicted.  Runs once per event: locals only."""
-        seq, head, first, cap, slots = entry.seq, self.head, self._first, self.capacity, self._slots
+        """Add the next entry; returns how many entries were evicted (:meth:`extend` of one)."""
+        return self.extend((entry,))
+
+    def extend(self, entries: Sequence[Entry]) -> int:
+        """Add entries numbered ``head+1, head+2 ..`` in order; returns how many were evicted.
+
+        The same as appending them one by one (the byte bound evicts the same oldest
+        entries whether it is enforced after each or after the batch: the held suffix
+        is the longest one under ``max_bytes``), in one pass: this runs for every
+        accepted event, so the count eviction is inlined (locals only, no calls).
+        """
+        if not entries:
+            return 0
+        head, first, cap, slots, latest = self.head, self._first, self.capacity, self._slots, self.latest_by_key
+        seq = entries[0].seq
         if head < first:  # empty
-            self._first = first = seq
-            prev_bytes = 0
+            first = seq
+            cum = 0
         elif seq != head + 1:
             raise ValueError(f"ring expects seq {head + 1}, got {seq}")
         else:
-            prev_bytes = slots[head % cap].cum_bytes  # type: ignore[union-attr]  # head is held
-        evicted = 0
-        if head - first + 1 == cap:  # full by count: the oldest makes room (its slot is this one)
-            self._evict_oldest()
-            evicted = 1
-        entry.cum_bytes = prev_bytes + len(entry.frame)
-        slots[seq % cap] = entry
-        self.head = seq
-        self.bytes += 2 * (len(entry.json) + len(entry.frame)) + len(entry.upstream_gap) + ENTRY_OVERHEAD
-        if entry.coalesce_key is not None:
-            self.latest_by_key[entry.coalesce_key] = seq
+            cum = slots[head % cap].cum_bytes  # type: ignore[union-attr]  # head is held
+        held, evicted = self.bytes, 0
+        try:
+            for entry in entries:
+                if entry.seq != seq:
+                    raise ValueError(f"ring expects seq {seq}, got {entry.seq}")
+                slot = seq % cap
+                if seq - first == cap:  # full by count: the oldest makes room (its slot is this one)
+                    old: Entry = slots[slot]  # type: ignore[assignment]  # held
+                    held -= 2 * (len(old.json) + len(old.frame)) + len(old.upstream_gap) + ENTRY_OVERHEAD
+                    key = old.coalesce_key
+                    if key is not None and latest.get(key) == old.seq:
+                        del latest[key]
+                    first += 1
+                    evicted += 1
+                frame = entry.frame
+                cum += len(frame)
+                entry.cum_bytes = cum
+                slots[slot] = entry
+                held += 2 * (len(entry.json) + len(frame)) + len(entry.upstream_gap) + ENTRY_OVERHEAD  # entry_bytes
+                if entry.coalesce_key is not None:
+                    latest[entry.coalesce_key] = seq
+                seq += 1
+        finally:  # what was placed is held (a bad seq mid-batch leaves the ring as appending one by one would)
+            self.head, self._first, self.bytes = seq - 1, first, held
+            self.evictions += evicted
         max_bytes = self.max_bytes
         if max_bytes:
-            while self.bytes > max_bytes and self._first < seq:  # the newest always stays
+            while self.bytes > max_bytes and self._first < self.head:  # the newest always stays
                 self._evict_oldest()
                 evicted += 1
         return evicted

@@ -64,6 +64,10 @@ class ProducerTracker:
     def __init__(self, max_producers: int = 10_000) -> None:
         self.max_producers = max_producers
         self._producers: OrderedDict[str, ProducerState] = OrderedDict()
+        #: The producer seen last and its state, held in :attr:`_producers` and already its
+        #: newest: a run of one producer's events (the usual batch) skips the lookup and the move.
+        self._last_id: str | None = None
+        self._last_state: ProducerState | None = None
 
     def admit(self, producer: str, pseq: int, now: float) -> int:
         """Record one accepted event: the events missed before it to report (≥ 0), ``DUPLICATE`` or ``RESET``.
@@ -110,13 +114,18 @@ class ProducerTracker:
         state.resets += 1
 
     def _see(self, producer: str, pseq: int, now: float) -> ProducerState:
-        state = self._producers.get(producer)
-        if state is None:
-            state = self._producers[producer] = ProducerState(last_pseq=pseq - 1, last_seen=now)
-            if len(self._producers) > self.max_producers:
-                self._producers.popitem(last=False)
-        else:
-            self._producers.move_to_end(producer)
+        state = self._last_state
+        if state is None or producer != self._last_id:
+            producers = self._producers
+            state = producers.get(producer)
+            if state is None:
+                state = producers[producer] = ProducerState(last_pseq=pseq - 1, last_seen=now)
+                if len(producers) > self.max_producers:
+                    producers.popitem(last=False)
+            else:
+                producers.move_to_end(producer)
+            if producer in producers:  # not when max_producers is 0: then nothing is tracked
+                self._last_id, self._last_state = producer, state
         state.last_seen = now
         return state
 
@@ -127,6 +136,7 @@ class ProducerTracker:
         more than ``RESET_WINDOW``: that is a producer reset the log recorded
         after the position it replaces, as it happened live.
         """
+        self._last_id = self._last_state = None  # the order changes here
         state = self._producers.get(producer)
         if state is None:
             self._producers[producer] = ProducerState(last_pseq=last_pseq, last_seen=last_seen)

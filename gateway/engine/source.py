@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol, final
 
 from emitter_sdk.wire import WireEvent
 from gateway.core.codec import ENCODE_ERRORS, encode_event
-from gateway.core.entries import make_entry
+from gateway.core.entries import build_entry
 from gateway.core.ring import Entry
 from gateway.core.sequencer import RESET
 from gateway.engine.subscriber import Subscriber
@@ -105,7 +105,10 @@ class LocalSequencer:
                     else:
                         stream.duplicates += 1
                         continue
-                    entries.append(make_entry(item, seq, json, gap, coalesce))
+                    ent = item.entity
+                    kind, eid = (None, None) if ent is None else (ent.kind, ent.id)
+                    entry = build_entry(seq, item.type, kind, eid, json, item.producer, item.pseq, gap, coalesce)
+                    entries.append(entry)
                     seq += 1
                     continue
             if skip(rejection.producer, rejection.pseq, now):

@@ -118,6 +118,7 @@ class Stream:
         max_bytes = self.max_event_bytes
         whitelist = None if self.whitelist.matches_all else self.whitelist.matches
         bound = self.producer_keys if keys is not None else None
+        append = items.append
         for i, frames in enumerate(messages):
             event = decode_wire(frames, max_bytes)
             if isinstance(event, str):  # "payload" here: a payload msgpack itself cannot decode
@@ -126,6 +127,9 @@ class Stream:
                 reason = check_event(event)
                 if not reason and whitelist is not None and not whitelist(event.type, None, None):
                     reason = "not_allowed"
+                if not reason and bound is None:  # the common case, once per event: nothing more to judge
+                    append(event)
+                    continue
                 charged = None if reason == "producer" else (event.producer, event.pseq)
             if charged is not None and bound is not None and keys is not None and not bound.admit(charged[0], keys[i]):
                 reason, charged = "producer_key", None  # not the producer's: its sequence is untouched
@@ -144,9 +148,7 @@ class Stream:
             return
         if self.sink is not None:
             self.sink.append(entries)
-        append = self.ring.append
-        for entry in entries:
-            append(entry)
+        self.ring.extend(entries)
         self.accepted += len(entries)
         self.hub.broadcast(entries)
 

@@ -15,7 +15,7 @@ from structlog.testing import capture_logs
 
 from emitter_sdk.wire import Entity, WireEvent
 from gateway.core.codec import encode_event
-from gateway.core.entries import make_entry
+from gateway.core.entries import build_entry
 from gateway.core.ring import Entry, Ring
 from gateway.core.sequencer import ProducerTracker
 from gateway.ports.records import frame, read_records
@@ -48,9 +48,10 @@ class Gateway:
             missed = self.tracker.admit(producer, pseq, 1.0)
             if missed >= 0:
                 seq = self.ring.head + len(entries) + 1
-                entries.append(
-                    make_entry(event(producer, pseq), seq, encode_event(event(producer, pseq), seq), gap, COALESCE)
-                )
+                ev = event(producer, pseq)
+                kind, eid = (ev.entity.kind, ev.entity.id) if ev.entity else (None, None)
+                json = encode_event(ev, seq)
+                entries.append(build_entry(seq, ev.type, kind, eid, json, producer, pseq, gap, COALESCE))
         self.log.append(entries)
         for e in entries:
             self.ring.append(e)
