@@ -125,3 +125,35 @@ def test_both_bounds_hold_and_the_ring_stays_the_newest_contiguous_run(
         if held[0] > 1:
             older = entry_bytes(entry(held[0] - 1, sizes[held[0] - 2]))
             assert len(held) == capacity or (max_bytes and ring.bytes + older > max_bytes)
+
+
+def snapshot(ring: Ring) -> tuple[object, ...]:
+    held = [(e.seq, e.cum_bytes) for e in ring]
+    return held, ring.oldest, ring.head, ring.bytes, ring.evictions, dict(ring.latest_by_key)
+
+
+@given(
+    capacity=st.integers(1, 12),
+    max_bytes=st.integers(0, 4_000),
+    batches=st.lists(st.lists(st.tuples(st.integers(0, 400), st.sampled_from([None, "a", "b"])), max_size=15)),
+)
+def test_extend_by_batch_is_appending_one_by_one(
+    capacity: int, max_bytes: int, batches: list[list[tuple[int, str | None]]]
+) -> None:
+    one, many = Ring(capacity, max_bytes=max_bytes), Ring(capacity, max_bytes=max_bytes)
+    seq = 1
+    for batch in batches:
+        evicted = sum(one.append(entry(seq + i, size, key)) for i, (size, key) in enumerate(batch))
+        assert many.extend([entry(seq + i, size, key) for i, (size, key) in enumerate(batch)]) == evicted
+        seq += len(batch)
+        assert snapshot(many) == snapshot(one)
+
+
+def test_extend_with_a_hole_mid_batch_keeps_what_came_before_it() -> None:
+    ring = Ring(3)
+    ring.extend([entry(1), entry(2)])
+    with pytest.raises(ValueError):
+        ring.extend([entry(3), entry(4), entry(6), entry(7)])
+    assert [e.seq for e in ring] == [2, 3, 4] and ring.head == 4 and ring.bytes == 3 * entry_bytes(entry(1))
+    ring.append(entry(5))
+    assert [e.seq for e in ring] == [3, 4, 5]

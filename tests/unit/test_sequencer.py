@@ -113,3 +113,23 @@ def test_restore_replays_a_logged_reset() -> None:
     for pseq in (1, 2, 2**64 - 1, 3, 4):  # the state log, in order
         t.restore("core", pseq, 0.0)
     assert t.positions() == [("core", 4, 0.0)]
+
+
+def test_a_run_of_one_producer_and_then_another_keeps_each_position_and_the_order() -> None:
+    t = ProducerTracker(max_producers=1)
+    assert [t.admit("a", p, 0.0) for p in (5, 6, 7)] == [0, 0, 0]
+    assert t.admit("b", 1, 0.0) == 0  # "a" is forgotten beyond the bound
+    assert t.admit("a", 9, 0.0) == 0 and t.get("b") is None  # so "a" is new again: a baseline, not a gap
+    none = ProducerTracker(max_producers=0)
+    assert [none.admit("a", p, 0.0) for p in (1, 3)] == [0, 0] and len(none) == 0  # nothing is tracked
+
+
+def test_restore_between_runs_is_seen_by_the_next_event() -> None:
+    t = ProducerTracker()
+    t.admit("a", 1, 0.0)
+    t.admit("b", 1, 0.0)
+    t.admit("a", 2, 0.0)
+    t.restore("b", 40, 0.0)  # "b" becomes the most recently seen
+    assert t.admit("a", 3, 1.0) == 0 and t.admit("a", 4, 1.0) == 0  # so "a" moves back to the end
+    assert t.positions() == [("b", 40, 0.0), ("a", 4, 1.0)]
+    assert t.admit("b", 40, 2.0) == -1
