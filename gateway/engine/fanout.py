@@ -63,7 +63,9 @@ class Hub:
         self.low_water = low_water
         self.subscribers: dict[Subscriber, None] = {}
         #: The same subscribers by ``cache_key`` (transport kind, filter, framing): a batch is
-        #: rendered once per group, so the per-client loop does no lookup.  No empty groups.
+        #: rendered once per group, so the per-client loop does no lookup.  No empty groups;
+        #: the members of a group share one key object (what the group's entry costs per
+        #: client, the dropped duplicate key tuples more than pay back).
         self.groups: dict[tuple[object, ...], dict[Subscriber, None]] = {}
         #: Subscribers per remote address (``--max-clients-per-ip``); no zero entries.
         self.per_peer: dict[str, int] = {}
@@ -82,7 +84,12 @@ class Hub:
         if sub not in self.subscribers:
             self.per_peer[sub.peer] = self.per_peer.get(sub.peer, 0) + 1
             self.subscribers[sub] = None
-            self.groups.setdefault(sub.cache_key, {})[sub] = None
+            group = self.groups.get(sub.cache_key)
+            if group is None:
+                group = self.groups[sub.cache_key] = {}
+            else:  # share the group's key: one key (and filter key) tuple per group, not per client
+                sub.cache_key = next(iter(group)).cache_key
+            group[sub] = None
         if start < self.ring.head:
             self._set_lagging(sub)
             self.pump(sub)

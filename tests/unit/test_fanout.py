@@ -204,7 +204,7 @@ def test_a_batch_is_rendered_once_per_group_and_groups_follow_membership() -> No
     a, b = Client(hub), Client(hub)
     odd = LineSubscriber(FakeTransport(), Filter((), (("task", "t1"),)), "10.0.0.2", lambda code, reason: None)
     hub.add(odd, hub.ring.head)
-    assert len(hub.groups) == 2
+    assert len(hub.groups) == 2 and a.sub.cache_key is b.sub.cache_key  # one key object per group
     emit(stream, 8)
     assert a.transport.writes[-1] is b.transport.writes[-1]  # one rendering, shared by the group
     assert [json.loads(line)["entity"]["id"] for line in odd.transport.received.splitlines()] == ["t1", "t1"]
