@@ -39,13 +39,19 @@ LOST = 10.0
 
 
 class Recorder(threading.Thread):
-    """One WebSocket client from ``since=0``: events, upstream-missed counts, seq contiguity."""
+    """One WebSocket client from ``since=0``: events, upstream-missed counts, seq contiguity.
+
+    Closed by the gateway (a slow-client policy, say), it resumes from its last seq as any
+    client would; every close code is kept, and any gap other than ``upstream``.
+    """
 
     def __init__(self, ws_url: str) -> None:
         super().__init__(daemon=True)
-        self.url = ws_url + "?since=0"
+        self.url = ws_url
         self.events = self.missed = self.breaks = self.last = 0
+        self.epoch = ""
         self.other_gaps: list[dict[str, Any]] = []
+        self.closes: list[int | None] = []
         self.halt = threading.Event()
         self.start()
 
@@ -53,23 +59,34 @@ class Recorder(threading.Thread):
         asyncio.run(self._read())
 
     async def _read(self) -> None:
-        async with aiohttp.ClientSession() as session, session.ws_connect(self.url, max_msg_size=0) as ws:
+        async with aiohttp.ClientSession() as session:
             while not self.halt.is_set():
-                try:
-                    msg = await ws.receive(timeout=0.2)
-                except TimeoutError:
-                    continue
-                if msg.type != aiohttp.WSMsgType.TEXT:
-                    return
-                data = json.loads(msg.data)
-                if data["type"] == "gateway.gap" and data.get("reason") == "upstream":
-                    self.missed += data["missed"]
-                elif data["type"] == "gateway.gap":
-                    self.other_gaps.append(data)
-                elif not data["type"].startswith("gateway."):
-                    self.events += 1
-                    self.breaks += data["seq"] != self.last + 1
-                    self.last = data["seq"]
+                resume = f"?since={self.last}" + (f"&epoch={self.epoch}" if self.epoch else "")
+                async with session.ws_connect(self.url + resume, max_msg_size=0) as ws:
+                    await self._follow(ws)
+                    if not self.halt.is_set():
+                        self.closes.append(ws.close_code)
+
+    async def _follow(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        while not self.halt.is_set():
+            try:
+                msg = await ws.receive(timeout=0.2)
+            except TimeoutError:
+                continue
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                return
+            data = json.loads(msg.data)
+            kind = data["type"]
+            if kind == "gateway.hello":
+                self.epoch = data.get("epoch", self.epoch)
+            elif kind == "gateway.gap" and data.get("reason") == "upstream":
+                self.missed += data["missed"]
+            elif kind == "gateway.gap":
+                self.other_gaps.append(data)
+            elif not kind.startswith("gateway."):
+                self.events += 1
+                self.breaks += data["seq"] != self.last + 1
+                self.last = data["seq"]
 
 
 def healthy(node: Gateway) -> bool:
@@ -169,7 +186,9 @@ def run(workdir: Path, servers: NatsCluster, args: tuple[str, ...], phase: float
         "missed": recorder.missed,
         "seq_breaks": recorder.breaks,
         "other_gaps": recorder.other_gaps,
+        "client_closes": recorder.closes,
         "accounted": recorder.events + recorder.missed == queued and not recorder.breaks and not recorder.other_gaps,
         "publish_errors": cluster["publish_errors"],
         "pending_dropped": cluster["pending_dropped"],
+        "node_cluster_status": cluster,
     }
