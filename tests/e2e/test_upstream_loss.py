@@ -11,6 +11,7 @@ told about every missing event exactly once, as ``gateway.gap`` reason
 from __future__ import annotations
 
 import signal
+import sys
 from typing import Any
 
 from websockets.sync.client import ClientConnection, connect
@@ -42,11 +43,17 @@ def test_stalled_gateway_every_loss_is_reported_once_and_the_books_balance(gatew
         with connect(gateway.ws_url, max_size=None) as ws:
             recv_json(ws)
             gateway.proc.send_signal(signal.SIGSTOP)  # type: ignore[union-attr]
+            # The burst outruns the I/O thread for sure: this thread keeps the GIL (no forced
+            # switch for 1 s, the burst takes ~0.1 s), so the SDK's queue overflows.
+            interval = sys.getswitchinterval()
+            sys.setswitchinterval(1.0)
             try:
                 for i in range(BURST):
                     em.emit("task.progress", entity=("task", "burst"), payload={"i": i, "pad": PADDING})
+                sys.setswitchinterval(interval)
                 assert em.flush(20)  # handed to ZeroMQ: what does not fit is dropped by XPUB
             finally:
+                sys.setswitchinterval(interval)
                 gateway.proc.send_signal(signal.SIGCONT)  # type: ignore[union-attr]
             # A loss is seen at the producer's next event: markers (re-emitted until one gets
             # through the draining buffers) reveal a trailing one.
