@@ -169,7 +169,8 @@ def run(workdir: Path, servers: NatsCluster, args: tuple[str, ...], phase: float
             time.sleep(0.05)
         recorder.halt.set()
         recorder.join(5)
-        cluster = node.status()["cluster"]
+        status = node.status()
+        cluster = status["cluster"]
     raw = samples.read_bytes()
     starts, costs = array.array("q"), array.array("q")
     starts.frombytes(raw[: len(raw) // 2])
@@ -187,6 +188,7 @@ def run(workdir: Path, servers: NatsCluster, args: tuple[str, ...], phase: float
         "seq_breaks": recorder.breaks,
         "other_gaps": recorder.other_gaps,
         "client_closes": recorder.closes,
+        "slow_client_disconnects": status["slow_client_disconnects"],
         "accounted": recorder.events + recorder.missed == queued and not recorder.breaks and not recorder.other_gaps,
         "publish_errors": cluster["publish_errors"],
         "pending_dropped": cluster["pending_dropped"],
