@@ -98,3 +98,31 @@ def test_a_rejected_event_takes_its_pseq_on_every_node_no_false_gap_no_false_dup
         assert status["upstream_gaps"]["missed"] == 1, status["upstream_gaps"]
         [producer] = [p for p in status["producers"]["recent"] if p["id"] == "reject01"]
         assert (producer["last_seq"], producer["rejected"], producer["missed"]) == (10, 3, 1), producer
+
+
+def test_a_producer_restarting_its_numbering_is_a_reset_on_every_node_not_duplicates(
+    nats1: NatsCluster, node_factory: NodeFactory
+) -> None:
+    a, b = node_factory(nats1), node_factory(nats1)
+    clients = [Recorder(a.ws_url), Recorder(b.ws_url)]
+    with closing(RawProducer(a.ingest, producer="restart1")) as producer:
+        producer.send(20_000)
+        wait_for(lambda: a.status()["seq"] == b.status()["seq"] == 1, 10, "the first event on both nodes")
+        for pseq in (1, 2):  # an emitter restarted under the same id: numbering from 1 again
+            producer.send(pseq)
+        for client in clients:
+            client.wait_events(3)
+            client.stop()
+    assert clients[0].frames[1:] == clients[1].frames[1:]
+    messages = clients[0].messages()[1:]
+    assert [m.get("payload", {}).get("pseq") for m in messages] == [20_000, None, 1, 2]
+    assert messages[1] == {
+        "type": "gateway.gap",
+        "reason": "upstream",
+        "producer": "restart1",
+        "missed": 0,
+        "seq": 2,
+        "reset": True,
+    }
+    for node in (a, b):
+        assert node.status()["upstream_gaps"]["producer_resets"] == 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from emitter_sdk.wire import Entity, WireEvent
-from gateway.core.sequencer import ProducerTracker
+from gateway.core.sequencer import RESET, ProducerTracker
 from gateway.engine.source import Rejected
 from gateway.ports.cluster.pending import Pending
 from gateway.ports.cluster.record import Skip, decode_record, encode_record, plan_record, record_entries, take_positions
@@ -144,3 +144,18 @@ def test_pending_keeps_order_across_joined_batches_skips_and_pops_and_drops_past
     assert [e.pseq for e in pending.after(1)] == list(range(5, 11)) and len(pending) == 7
     pending.pop(100)
     assert len(pending) == 0 and list(pending.after(0)) == [] and pending.add([ev("p", 20)]) == 1
+
+
+def test_a_pseq_back_beyond_any_resend_is_a_producer_reset_as_on_a_single_gateway() -> None:
+    tracker = ProducerTracker()
+    tracker.admit("p", 20_000, 0.0)
+    result = plan([ev("p", 19_999), ev("p", 1), ev("p", 2), Rejected("type", "p", 3), ev("p", 4)], tracker, first_seq=7)
+    assert result.duplicates == 1  # within the re-send window: a duplicate
+    assert [(e.pseq, e.missed) for e in result.record.events] == [(1, RESET), (2, 0), (4, 0)]
+    entries = record_entries(result.record, frozenset())
+    assert entries[0].upstream_gap == (
+        b'{"type":"gateway.gap","reason":"upstream","producer":"p","missed":0,"seq":7,"reset":true}'
+    )
+    assert entries[1].upstream_gap == entries[2].upstream_gap == b""
+    take_positions(result.record, tracker, 0.0)
+    assert tracker.get("p").last_pseq == 4 and tracker.get("p").resets == 1  # type: ignore[union-attr]

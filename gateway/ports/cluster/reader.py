@@ -29,7 +29,7 @@ import structlog
 from nats.aio.msg import Msg
 from nats.js import api
 
-from gateway.core.sequencer import ProducerTracker
+from gateway.core.sequencer import RESET, ProducerTracker
 from gateway.ports.cluster.index import RecordIndex
 from gateway.ports.cluster.monitor import NATS_ERRORS
 from gateway.ports.cluster.record import Record, decode_record, record_entries, take_positions
@@ -140,7 +140,11 @@ class StreamReader:
             stream.ring.reset(record.first_seq - 1)
         now = time.time()
         take_positions(record, stream.tracker, now)
-        entries = record_entries(record, stream.coalesce_types, lambda p, m, s: stream.upstream_gap(p, m, s, now))
+        entries = record_entries(
+            record,
+            stream.coalesce_types,
+            lambda p, m, s: stream.producer_reset(p, s, now) if m == RESET else stream.upstream_gap(p, m, s, now),
+        )
         stream.commit(entries)
         source.applied_sseq = sseq
         source.last_sseq = max(source.last_sseq, sseq)

@@ -23,7 +23,10 @@ order, so every node's producer tracker takes that ``pseq``
 (``ProducerTracker.skip``): the producer's next event is neither an upstream
 gap nor a duplicate, a re-send of the rejected event is a duplicate, and a loss
 revealed by a rejected event is reported with the producer's next event.  A
-record may hold skips and no event (then ``last_seq == first_seq - 1``).
+record may hold skips and no event (then ``last_seq == first_seq - 1``).  A
+``pseq`` that goes back further than any re-send reaches (``RESET_WINDOW``) is
+a producer reset, as on a single gateway: the event is accepted with ``missed``
+= ``RESET`` and clients are told (``gateway.gap`` with ``reset: true``).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from gateway.core.codec import ENCODE_ERRORS, encode_event
 from gateway.core.entries import build_entry
 from gateway.core.protocol import encode_upstream_gap
 from gateway.core.ring import Entry
-from gateway.core.sequencer import ProducerTracker
+from gateway.core.sequencer import RESET, RESET_WINDOW, ProducerTracker
 from gateway.engine.source import Rejected
 
 
@@ -50,7 +53,8 @@ class RecordEvent(msgspec.Struct, array_like=True, frozen=True, gc=False):
     json: bytes
     producer: str
     pseq: int
-    #: Events of this producer lost upstream right before this one (0: none).
+    #: Events of this producer lost upstream right before this one (0: none), or ``RESET``:
+    #: its ``pseq`` went back beyond any re-send, the producer restarted its numbering here.
     missed: int
 
 
@@ -145,9 +149,14 @@ def plan_record(
             if position[1]:
                 held[producer] = position[1]
         if pseq <= last:
-            duplicates += 1
-            taken += 1
-            continue
+            if last - pseq < RESET_WINDOW:
+                duplicates += 1
+                taken += 1
+                continue
+            last, reset = pseq - 1, True  # a producer reset: re-baselined, as ProducerTracker does
+            held.pop(producer, None)
+        else:
+            reset = False
         if type(item) is Rejected:  # (not isinstance: once per event, and nothing derives from it)
             reason = item.reason
         else:
@@ -161,7 +170,7 @@ def plan_record(
                 size += len(json)
                 ent = item.entity
                 kind, eid = (None, None) if ent is None else (ent.kind, ent.id)
-                missed = pseq - last - 1
+                missed = RESET if reset else pseq - last - 1
                 if held:
                     missed += held.pop(producer, 0)
                 events.append(RecordEvent(item.type, kind, eid, json, producer, pseq, missed))
@@ -179,13 +188,21 @@ def plan_record(
     return Plan(Record(epoch, first_seq, events, skips), taken, duplicates, rejected, positions)
 
 
+def encode_record_gap(producer: str, missed: int, seq: int) -> bytes:
+    """The upstream gap message before event ``seq``: ``missed`` events lost, or (``RESET``) a producer reset."""
+    if missed == RESET:
+        return encode_upstream_gap(producer, 0, seq, reset=True)
+    return encode_upstream_gap(producer, missed, seq)
+
+
 def record_entries(
     record: Record,
     coalesce_types: frozenset[str],
-    upstream_gap: Callable[[str, int, int], bytes] = encode_upstream_gap,
+    upstream_gap: Callable[[str, int, int], bytes] = encode_record_gap,
 ) -> list[Entry]:
     """One ring entry per event of ``record``; each upstream gap message is made by
-    ``upstream_gap(producer, missed, seq)`` (the live path counts it there)."""
+    ``upstream_gap(producer, missed, seq)`` (the live path counts it there; ``missed`` may
+    be ``RESET``)."""
     out: list[Entry] = []
     seq = record.first_seq
     for ev in record.events:
