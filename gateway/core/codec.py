@@ -3,7 +3,8 @@
 - :func:`decode_wire` turns one ZeroMQ message into a :class:`WireEvent` or a
   rejection reason (a short fixed string, used as a counter label) for what
   cannot be attributed to a producer; :func:`check_event` judges a decoded
-  event's fields; :func:`decode_ingest` is both.
+  event's fields; :func:`decode_ingest` is both; :func:`well_formed` is the same
+  judgement in one C decode for the messages it accepts (the hot path).
 - :func:`encode_event` renders an accepted event once as v1 JSON; it raises
   :data:`ENCODE_ERRORS` for a payload that decoded but has no JSON form
   (non-string map keys, msgpack ext types …): the caller rejects that one
@@ -15,12 +16,12 @@ Every other message the gateway sends, and the framing, is in :mod:`gateway.core
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
 from emitter_sdk.payload import has_non_finite
-from emitter_sdk.wire import DECODER, MAX_TYPE_LEN, EncodedWireEvent, WireEvent, is_valid_type
+from emitter_sdk.wire import DECODER, MAX_TYPE_LEN, EncodedWireEvent, Entity, WireEvent, is_valid_type
 from gateway.core.cache import BoundedCache
 from gateway.core.protocol import PONG
 
@@ -43,6 +44,8 @@ REJECT_REASONS = (
 ENCODE_ERRORS = (msgspec.EncodeError, TypeError, ValueError, OverflowError, RecursionError)
 
 MAX_ID_LEN = 256
+MAX_PRODUCER_LEN = 64
+MAX_TS_LEN = 40
 
 
 class OutEntity(msgspec.Struct):
@@ -84,16 +87,70 @@ def decode_wire(frames: list[bytes], max_bytes: int) -> WireEvent | str:
         event: WireEvent = DECODER.decode(data)
     except (msgspec.DecodeError, ValueError, TypeError, RecursionError):
         return "payload" if producer_of(data) is not None else "decode"
-    # JSON has no NaN/Infinity (they would reach clients as null).  Only a message holding a
-    # msgpack float marker byte can carry one: two memchr scans (an int operand: ``bytes``
-    # looks a single byte up directly), far cheaper than the exact search they gate.
-    if (_FLOAT64 in data or _FLOAT32 in data) and has_non_finite(data, event.payload):
+    if _non_finite(data, event.payload):
         return "payload"
     return event
 
 
+def well_formed(frames: list[bytes], max_bytes: int) -> WireEvent | None:
+    """The event of a message :func:`decode_ingest` accepts, else ``None`` (then it says why).
+
+    The common case, once per event: one C decode that also checks the field limits
+    (:class:`_CheckedEvent`), then the type's verdict (a memo lookup) and the float
+    check.  Exactly :func:`decode_ingest`'s judgement for what it accepts; whatever it
+    does not is judged again by :func:`decode_wire` and :func:`check_event` (a
+    rejected message costs a second decode, no other message anything).
+    """
+    if len(frames) != 1:
+        return None
+    data = frames[0]
+    if len(data) > max_bytes:
+        return None
+    try:
+        event: WireEvent = _CHECKED_DECODER.decode(data)
+    except (msgspec.DecodeError, ValueError, TypeError, RecursionError):
+        return None
+    event_type = event.type
+    verdict = _TYPE_VERDICTS.get(event_type)
+    if verdict is None:
+        verdict = _judge_type(event_type)
+    if verdict or _non_finite(data, event.payload):
+        return None
+    return event
+
+
+def _non_finite(data: bytes, payload: dict[str, Any]) -> bool:
+    """Whether the payload holds NaN or ±Infinity (JSON has neither: they would reach clients as null).
+
+    Only a message holding a msgpack float marker byte can: two memchr scans (an int
+    operand: ``bytes`` looks a single byte up directly) gate the exact search.
+    """
+    return (_FLOAT64 in data or _FLOAT32 in data) and has_non_finite(data, payload)
+
+
 #: msgpack's float64 and float32 markers (``0xcb``, ``0xca``).
 _FLOAT64, _FLOAT32 = 0xCB, 0xCA
+
+
+class _CheckedEntity(Entity, frozen=True, array_like=True):
+    """:class:`Entity` with :func:`check_event`'s limits, checked by msgspec while decoding."""
+
+    kind: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LEN)]
+    id: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LEN)]
+
+
+class _CheckedEvent(WireEvent, frozen=True, array_like=True):
+    """:class:`WireEvent` with :func:`check_event`'s limits (all but the type's pattern), checked while decoding."""
+
+    type: Annotated[str, msgspec.Meta(max_length=MAX_TYPE_LEN)]
+    ts: Annotated[str, msgspec.Meta(max_length=MAX_TS_LEN)]
+    source: Annotated[str, msgspec.Meta(max_length=MAX_ID_LEN)]
+    entity: _CheckedEntity | None
+    producer: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_PRODUCER_LEN)]
+    pseq: Annotated[int, msgspec.Meta(ge=1)]
+
+
+_CHECKED_DECODER = msgspec.msgpack.Decoder(_CheckedEvent)
 
 
 #: Decodes all but the payload (left as raw msgpack): who sent a message whose payload is bad.
@@ -106,7 +163,7 @@ def producer_of(data: bytes) -> tuple[str, int] | None:
         head = _HEAD_DECODER.decode(data)
     except (msgspec.DecodeError, ValueError, TypeError, RecursionError):
         return None
-    if not head.producer or len(head.producer) > 64 or head.pseq < 1:
+    if not head.producer or len(head.producer) > MAX_PRODUCER_LEN or head.pseq < 1:
         return None
     return head.producer, head.pseq
 
@@ -119,7 +176,7 @@ def check_event(event: WireEvent) -> str:
     ``MAX_TYPE_LEN`` is refused before the verdict cache sees it, so the cache
     holds only strings of at most ``MAX_TYPE_LEN`` characters.
     """
-    if not event.producer or len(event.producer) > 64 or event.pseq < 1:
+    if not event.producer or len(event.producer) > MAX_PRODUCER_LEN or event.pseq < 1:
         return "producer"
     event_type = event.type
     if len(event_type) > MAX_TYPE_LEN:
@@ -132,7 +189,7 @@ def check_event(event: WireEvent) -> str:
     ent = event.entity
     if ent is not None and (not ent.kind or not ent.id or len(ent.kind) > MAX_ID_LEN or len(ent.id) > MAX_ID_LEN):
         return "entity"
-    if len(event.ts) > 40 or len(event.source) > MAX_ID_LEN:
+    if len(event.ts) > MAX_TS_LEN or len(event.source) > MAX_ID_LEN:
         return "ts"
     return ""
 

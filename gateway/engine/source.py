@@ -87,7 +87,7 @@ class LocalSequencer:
         admit, skip = stream.tracker.admit, stream.tracker.skip
         seq = stream.ring.head + 1
         for item in items:  # once per event: locals, one call per step
-            if isinstance(item, Rejected):
+            if type(item) is Rejected:  # final: cheaper than isinstance
                 rejection = item
             else:
                 try:

@@ -15,7 +15,7 @@ import time
 from typing import Protocol
 
 from emitter_sdk.wire import WireEvent
-from gateway.core.codec import REJECT_REASONS, check_event, decode_wire, producer_of
+from gateway.core.codec import REJECT_REASONS, check_event, decode_wire, producer_of, well_formed
 from gateway.core.filters import Filter
 from gateway.core.histogram import LatencyHistogram
 from gateway.core.producer_keys import ProducerKeys
@@ -120,11 +120,12 @@ class Stream:
         bound = self.producer_keys if keys is not None else None
         append = items.append
         for i, frames in enumerate(messages):
-            event = decode_wire(frames, max_bytes)
+            checked = well_formed(frames, max_bytes)  # the common case: one C decode and a memo lookup
+            event = decode_wire(frames, max_bytes) if checked is None else checked
             if isinstance(event, str):  # "payload" here: a payload msgpack itself cannot decode
                 reason, charged = event, producer_of(frames[0]) if event == "payload" else None
             else:
-                reason = check_event(event)
+                reason = "" if checked is not None else check_event(event)
                 if not reason and whitelist is not None and not whitelist(event.type, None, None):
                     reason = "not_allowed"
                 if not reason and bound is None:  # the common case, once per event: nothing more to judge

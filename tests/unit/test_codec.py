@@ -14,6 +14,8 @@ from collections.abc import Generator
 
 import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
@@ -147,6 +149,7 @@ def test_decode_ingest_accepts_a_valid_event() -> None:
 )
 def test_decode_ingest_rejects_with_a_fixed_reason(frames: list[bytes], reason: str) -> None:
     assert decode_ingest(frames, 1000) == reason
+    assert codec.well_formed(frames, 1000) is None  # the hot path accepts none of them
     assert reason in codec.REJECT_REASONS
 
 
@@ -157,6 +160,7 @@ def test_a_type_of_one_hundred_characters_is_accepted_and_longer_ones_never_reac
     assert isinstance(decode_ingest([wire(type="a." + "b" * 98)], 1 << 20), WireEvent)
     for n in range(200):
         assert decode_ingest([wire(type=f"a.{n}" + "b" * 200)], 1 << 20) == "type"
+        assert codec.well_formed([wire(type=f"a.{n}" + "c" * 200)], 1 << 20) is None
     assert list(codec._TYPE_VERDICTS) == ["a." + "b" * 98]
 
 
@@ -198,3 +202,39 @@ def test_encode_event_is_the_v1_json_with_seq_and_id() -> None:
     no_entity = decode_ingest([wire(entity=None)], 1 << 20)
     assert isinstance(no_entity, WireEvent)
     assert json.loads(encode_event(no_entity, 1))["entity"] is None
+
+
+def near(limit: int) -> st.SearchStrategy[str]:
+    """Strings around a length limit (empty included)."""
+    return st.sampled_from([0, 1, limit - 1, limit, limit + 1]).map(lambda n: "a" * n)
+
+
+@given(
+    type_=st.sampled_from(["task.progress", "a." + "b" * 98, "a." + "b" * 99, "Task.x", "gateway.x", "pong"]),
+    ts=near(40),
+    source=near(256),
+    entity=st.none() | st.tuples(near(256), near(256)),
+    payload=st.sampled_from([{}, {"x": 1.5}, {"x": math.nan}, {"x": [math.inf]}, {"x": msgspec.msgpack.Ext(1, b"")}]),
+    producer=near(64),
+    pseq=st.sampled_from([-1, 0, 1, 2**64 - 1]),
+)
+def test_well_formed_accepts_exactly_what_decode_ingest_accepts(
+    type_: str,
+    ts: str,
+    source: str,
+    entity: tuple[str, str] | None,
+    payload: dict[str, object],
+    producer: str,
+    pseq: int,
+) -> None:
+    frames = [msgspec.msgpack.encode([type_, ts, source, entity, payload, producer, pseq])]
+    judged, fast = decode_ingest(frames, 1 << 20), codec.well_formed(frames, 1 << 20)
+    if isinstance(judged, WireEvent):
+        assert fast is not None and fields(fast) == fields(judged)
+    else:
+        assert fast is None
+
+
+def fields(e: WireEvent) -> tuple[object, ...]:
+    ent = None if e.entity is None else (e.entity.kind, e.entity.id)
+    return e.type, e.ts, e.source, ent, e.payload, e.producer, e.pseq
