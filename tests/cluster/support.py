@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 import zmq
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import connect
 
 from emitter_sdk.wire import ENCODER, Entity, TimestampClock, WireEvent
@@ -151,7 +151,9 @@ class FailoverClient(threading.Thread):
                             continue
             except ConnectionClosed as exc:
                 self.close_codes.append(exc.rcvd.code if exc.rcvd is not None else None)
-            except (OSError, TimeoutError):
+            except (OSError, TimeoutError, InvalidHandshake):
+                # refused, timed out, or answered without an upgrade (a proxy's 502 while its
+                # upstream is down): the next node, as a browser's client.js would
                 self.close_codes.append(None)
             self.current = (self.current + 1) % len(self.urls)
             self.halt.wait(0.05)
