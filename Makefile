@@ -42,8 +42,8 @@ test: venv browser service-tools nats node-example
 	$(PY) -m pytest -q
 
 lint: venv
-	$(VENV)/bin/ruff format --check gateway emitter_sdk tests
-	$(VENV)/bin/ruff check gateway emitter_sdk tests
+	$(VENV)/bin/ruff format --check gateway emitter_sdk tests bench
+	$(VENV)/bin/ruff check gateway emitter_sdk tests bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 

@@ -3,8 +3,9 @@
 ``<run>-deliveries.png`` (deliveries/s) and ``<run>-p99.png`` (p99 latency, ms): bars per
 fan-out scenario (N clients × rate): the reference run (``bench/results/reference.json``),
 this run, and Nchan where it ran beside it (each the median of its repetitions), on a log
-scale so the max-rate and fixed-rate scenarios share an axis.  Drawn on a ``<canvas>`` in Debian's Chromium (the browser the
-test suite already uses, driven by playwright) and screenshotted: no plotting library.
+scale so the max-rate and fixed-rate scenarios share an axis.  Drawn on a ``<canvas>`` in
+Debian's Chromium (the browser the test suite already uses, driven by playwright) and
+screenshotted: no plotting library.
 
     python -m bench.charts bench/results/<run>.json [--reference FILE] [--out-dir DIR]
 """

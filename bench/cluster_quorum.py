@@ -17,11 +17,8 @@ delivered + missed = queued, seqs contiguous, ``emit()`` never raised.
 
 from __future__ import annotations
 
-import array
 import asyncio
 import json
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -30,8 +27,8 @@ from typing import Any
 
 import aiohttp
 
-from bench.core_cost import percentile
-from bench.run import ROOT, Gateway, gateway
+from bench.core_cost import CoreProcess, by_phase
+from bench.run import Gateway, gateway
 from tests.natsservers import NatsCluster
 
 RATE = 5000
@@ -97,47 +94,12 @@ def healthy(node: Gateway) -> bool:
         return False
 
 
-def phases(starts: array.array[int], costs: array.array[int], bounds: dict[str, tuple[int, int]]) -> dict[str, Any]:
-    out = {}
-    for name, (lo, hi) in bounds.items():
-        values = sorted(c for s, c in zip(starts, costs, strict=True) if lo <= s < hi)
-        out[name] = {
-            "calls": len(values),
-            "p50_us": percentile(values, 0.50),
-            "p99_us": percentile(values, 0.99),
-            "p99_9_us": percentile(values, 0.999),
-            "max_us": (values[-1] / 1000) if values else float("nan"),
-        }
-    return out
-
-
 def run(workdir: Path, servers: NatsCluster, args: tuple[str, ...], phase: float) -> dict[str, Any]:
     samples = workdir / "quorum-samples.bin"
     lost_for = LOST if phase >= 5 else 3.0
     with gateway(workdir, *args) as node:
         recorder = Recorder(node.ws_url)
-        core = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bench.core_cost",
-                "--core",
-                node.ingest,
-                "--rate",
-                str(RATE),
-                "--out",
-                str(samples),
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-        )
-        try:
-            assert core.stdout is not None and core.stdin is not None
-            if core.stdout.readline().strip() != "ready":
-                raise RuntimeError("the Core process did not start")
-            time.sleep(1.0)  # warm-up, not measured
+        with CoreProcess(node.ingest, RATE, samples) as core:
             t0 = time.monotonic_ns()
             time.sleep(phase)
             t1 = time.monotonic_ns()
@@ -156,13 +118,7 @@ def run(workdir: Path, servers: NatsCluster, args: tuple[str, ...], phase: float
                 time.sleep(0.1)
             time.sleep(phase)
             t3 = time.monotonic_ns()
-            core.stdin.close()
-            summary = json.loads(core.stdout.read().strip().splitlines()[-1])
-            core.wait(30)
-        finally:
-            if core.poll() is None:
-                core.kill()
-                core.wait()
+            summary = core.finish()
         queued = summary["emitted"] - summary["dropped"]
         deadline = time.monotonic() + 60
         while recorder.events + recorder.missed < queued and time.monotonic() < deadline:
@@ -171,14 +127,11 @@ def run(workdir: Path, servers: NatsCluster, args: tuple[str, ...], phase: float
         recorder.join(5)
         status = node.status()
         cluster = status["cluster"]
-    raw = samples.read_bytes()
-    starts, costs = array.array("q"), array.array("q")
-    starts.frombytes(raw[: len(raw) // 2])
-    costs.frombytes(raw[len(raw) // 2 :])
+    starts, costs = core.samples()
     return {
         "rate": RATE,
         "lost_s": lost_for,
-        "phases": phases(starts, costs, {"held": (t0, t1), "lost": (t1, t2), "back": (t2, t3)}),
+        "phases": by_phase(starts, costs, {"held": (t0, t1), "lost": (t1, t2), "back": (t2, t3)}),
         "degraded_s": degraded,
         "raised": summary["raised"],
         "queued": queued,

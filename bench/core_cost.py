@@ -148,11 +148,12 @@ def percentile(sorted_values: list[int], q: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))] / 1000
 
 
-def summarize(starts: array.array[int], costs: array.array[int], bounds: list[int]) -> dict[str, dict[str, Any]]:
-    """Per phase (``bounds[i] <= start < bounds[i+1]``): call count and cost percentiles in µs."""
+def by_phase(
+    starts: array.array[int], costs: array.array[int], spans: dict[str, tuple[int, int]]
+) -> dict[str, dict[str, Any]]:
+    """Per named span ``lo <= start < hi`` (ns): the calls it holds and their cost percentiles in µs."""
     out: dict[str, dict[str, Any]] = {}
-    for i, name in enumerate(PHASES):
-        lo, hi = bounds[i], bounds[i + 1]
+    for name, (lo, hi) in spans.items():
         values = sorted(c for s, c in zip(starts, costs, strict=True) if lo <= s < hi)
         out[name] = {
             "calls": len(values),
@@ -164,51 +165,80 @@ def summarize(starts: array.array[int], costs: array.array[int], bounds: list[in
     return out
 
 
+class CoreProcess:
+    """A Core process (this module's ``--core``) emitting into ``ingest`` at ``rate``, started warm.
+
+    ``with CoreProcess(ingest, rate, out) as core:`` returns once it said ``ready`` and ran
+    one unmeasured second; :meth:`finish` ends it and returns its summary line; leaving the
+    block kills it if it is still running.  :meth:`samples` reads ``out`` afterwards.
+    """
+
+    def __init__(self, ingest: str, rate: int, out: Path) -> None:
+        self.out = out
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.core_cost", "--core", ingest, "--rate", str(rate), "--out", str(out)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+
+    def __enter__(self) -> CoreProcess:
+        assert self.proc.stdout is not None
+        if self.proc.stdout.readline().strip() != "ready":
+            self.__exit__()
+            raise RuntimeError("the Core process did not start")
+        time.sleep(1.0)  # warm-up, not measured
+        return self
+
+    def finish(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None and self.proc.stdin is not None
+        self.proc.stdin.close()
+        summary: dict[str, Any] = json.loads(self.proc.stdout.read().strip().splitlines()[-1])
+        self.proc.wait(30)
+        return summary
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def samples(self) -> tuple[array.array[int], array.array[int]]:
+        """Each ``emit()``'s start and cost (ns), as the Core process wrote them."""
+        raw = self.out.read_bytes()
+        starts, costs = array.array("q"), array.array("q")
+        half = len(raw) // 2
+        starts.frombytes(raw[:half])
+        costs.frombytes(raw[half:])
+        return starts, costs
+
+
 def drive(rate: int, phase_seconds: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="core-cost-") as tmp:
         workdir = Path(tmp)
         samples = workdir / "samples.bin"
         gw = Gatewayd(workdir)
         gw.start()
-        core_proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.core_cost", "--core", gw.ingest, "--rate", str(rate), "--out", str(samples)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-        )
         try:
-            assert core_proc.stdout is not None and core_proc.stdin is not None
-            if core_proc.stdout.readline().strip() != "ready":
-                raise RuntimeError("the Core process did not start")
-            time.sleep(1.0)  # warm-up, not measured
-            bounds = [time.monotonic_ns()]
-            time.sleep(phase_seconds)
-            gw.signal(signal.SIGSTOP)
-            bounds.append(time.monotonic_ns())
-            time.sleep(phase_seconds)
-            gw.signal(signal.SIGCONT)  # a stopped process dies of SIGKILL too, but say what we mean
-            gw.kill()
-            bounds.append(time.monotonic_ns())
-            time.sleep(phase_seconds)
-            gw.start()
-            bounds.append(time.monotonic_ns())
-            time.sleep(phase_seconds)
-            bounds.append(time.monotonic_ns())
-            core_proc.stdin.close()
-            summary = json.loads(core_proc.stdout.read().strip().splitlines()[-1])
-            core_proc.wait(30)
+            with CoreProcess(gw.ingest, rate, samples) as core:
+                bounds = [time.monotonic_ns()]
+                time.sleep(phase_seconds)
+                gw.signal(signal.SIGSTOP)
+                bounds.append(time.monotonic_ns())
+                time.sleep(phase_seconds)
+                gw.signal(signal.SIGCONT)  # a stopped process dies of SIGKILL too, but say what we mean
+                gw.kill()
+                bounds.append(time.monotonic_ns())
+                time.sleep(phase_seconds)
+                gw.start()
+                bounds.append(time.monotonic_ns())
+                time.sleep(phase_seconds)
+                bounds.append(time.monotonic_ns())
+                summary = core.finish()
         finally:
-            if core_proc.poll() is None:
-                core_proc.kill()
-                core_proc.wait()
             gw.stop()
-        raw = samples.read_bytes()
-        starts, costs = array.array("q"), array.array("q")
-        half = len(raw) // 2
-        starts.frombytes(raw[:half])
-        costs.frombytes(raw[half:])
-    phases = summarize(starts, costs, bounds)
+        starts, costs = core.samples()
+    phases = by_phase(starts, costs, {name: (bounds[i], bounds[i + 1]) for i, name in enumerate(PHASES)})
     base = phases["healthy"]["p99_9_us"]
     worst = max(p["p99_9_us"] for p in phases.values())
     return {
