@@ -90,7 +90,7 @@ def test_token_limited_to_task_types_sees_only_them_on_replay_and_live(
         limited, everything = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
         gw = token_gateway(gateway_factory, tmp_path, f"{limited} task.*\n{everything}\n")
     else:
-        key = secrets.token_bytes(32)
+        key = secrets.token_hex(32).encode()  # random bytes may end in \r or \n, which the key file drops
         (tmp_path / "hs").write_bytes(key + b"\n")
         gw = gateway_factory("--auth", "jwt", "--jwt-key-file", str(tmp_path / "hs"))
         limited = jwt.encode({"types": ["task.*"], "exp": int(time.time()) + 300}, key, "HS256")
@@ -115,7 +115,7 @@ def test_token_limited_to_task_types_sees_only_them_on_replay_and_live(
 
 
 def test_jwt_expiring_mid_connection_is_closed_1008_within_a_second(gateway_factory, tmp_path: Path) -> None:
-    key = secrets.token_bytes(32)
+    key = secrets.token_hex(32).encode()
     (tmp_path / "hs").write_bytes(key)
     gw = gateway_factory("--auth", "jwt", "--jwt-key-file", str(tmp_path / "hs"), "--jwt-leeway", "0")
     exp = int(time.time()) + 3
@@ -131,7 +131,7 @@ def test_jwt_expiring_mid_connection_is_closed_1008_within_a_second(gateway_fact
 
 
 def test_jwt_issuer_audience_and_exp_are_required_when_configured(gateway_factory, tmp_path: Path) -> None:
-    key = secrets.token_bytes(32)
+    key = secrets.token_hex(32).encode()
     (tmp_path / "hs").write_bytes(key)
     gw = gateway_factory(
         *("--auth", "jwt", "--jwt-key-file", str(tmp_path / "hs")),
@@ -170,7 +170,7 @@ def reloads(gw: Gateway) -> list[dict]:
 
 
 def test_sighup_judges_each_distinct_jwt_once_and_nothing_when_unchanged(gateway_factory, tmp_path: Path) -> None:
-    key = secrets.token_bytes(32)
+    key = secrets.token_hex(32).encode()
     (tmp_path / "hs").write_bytes(key)
     (tmp_path / "hs").chmod(0o600)
     gw = gateway_factory("--auth", "jwt", "--jwt-key-file", str(tmp_path / "hs"))
@@ -183,7 +183,7 @@ def test_sighup_judges_each_distinct_jwt_once_and_nothing_when_unchanged(gateway
         gw.proc.send_signal(signal.SIGHUP)  # type: ignore[union-attr]
         wait_for(lambda: reloads(gw), 10, "the first reload")
         assert (reloads(gw)[0]["changed"], reloads(gw)[0]["judged"]) == (False, 0)
-        (tmp_path / "hs").write_bytes(secrets.token_bytes(32))  # key rotated
+        (tmp_path / "hs").write_bytes(secrets.token_hex(32).encode())  # key rotated
         gw.proc.send_signal(signal.SIGHUP)  # type: ignore[union-attr]
         wait_for(lambda: len(reloads(gw)) == 2, 10, "the second reload")
         second = reloads(gw)[1]

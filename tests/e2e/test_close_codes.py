@@ -115,7 +115,7 @@ def test_shutdown_is_logged_1001(gateway: Gateway) -> None:
 
 
 def test_an_expired_jwt_is_logged_1008(gateway_factory, tmp_path: Path) -> None:
-    key = secrets.token_bytes(32)
+    key = secrets.token_hex(32).encode()
     (tmp_path / "hs").write_bytes(key)
     gw: Gateway = gateway_factory("--auth", "jwt", "--jwt-key-file", str(tmp_path / "hs"), "--jwt-leeway", "0")
     token = jwt.encode({"sub": "short", "exp": int(time.time()) + 2}, key, "HS256")
