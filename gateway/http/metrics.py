@@ -199,6 +199,11 @@ def cluster_metrics(cluster: ClusterSource) -> Iterator[Metric]:
         "cluster_publish_errors", "Publishes that failed (no quorum, timeout, unreachable).", st["publish_errors"]
     )
     yield _counter("cluster_records_applied", "Records applied here from the stream.", st["records_applied"])
+    yield _counter(
+        "cluster_records_decoded",
+        "Records decoded from the stream (other nodes'; own ones are not).",
+        st["records_decoded"],
+    )
     yield _counter("cluster_bad_records", "Stream messages that were not records (skipped).", st["bad_records"])
     yield _counter("cluster_epoch_changes", "Times the stream was re-created (a new epoch).", st["epoch_changes"])
     yield _gauge("cluster_replaying_clients", "Clients being replayed from the stream.", st["replaying_clients"])

@@ -51,6 +51,9 @@ def test_two_nodes_send_the_same_events_and_gaps_byte_for_byte(nats1: NatsCluste
     assert status_a["upstream_gaps"]["missed"] == status_b["upstream_gaps"]["missed"] == 10
     assert status_a["cluster"]["applied_seq"] == status_b["cluster"]["applied_seq"] > 0
     assert status_a["cluster"]["lag"] == 0
+    for this, other in ((status_a["cluster"], status_b["cluster"]), (status_b["cluster"], status_a["cluster"])):
+        assert this["records_decoded"] == other["records_published"]  # its own records are not decoded
+        assert this["records_applied"] == this["records_decoded"] + this["records_published"] > 0
     fan.close()
     only_b.close()
 

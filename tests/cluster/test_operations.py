@@ -64,6 +64,7 @@ def check_metrics(a: Gateway, producer: RawProducer, nats1: NatsCluster) -> None
     assert value(healthy, "event_gateway_cluster_pending_capacity_events") == 200_000
     assert value(healthy, "event_gateway_cluster_replaying_clients") == 0
     assert value(healthy, "event_gateway_cluster_epoch_changes_total") == 0
+    assert value(healthy, "event_gateway_cluster_records_decoded_total") == 0  # its own: applied as published
 
     nats1.servers[0].kill9()
     lost = scrape_when(a, lambda s: value(s, "event_gateway_cluster_connected") == 0, "the node sees NATS gone")

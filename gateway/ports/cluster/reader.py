@@ -51,6 +51,8 @@ class StreamReader:
     def __init__(self, source: ClusterSource) -> None:
         self.source = source
         self.records_applied = 0
+        #: Records decoded from their bytes: other nodes' (this node's own are taken as published).
+        self.records_decoded = 0
         self.bad_records = 0
         self.epoch_changes = 0
         #: First event seq and stream seq of every applied record still in the stream (history reads).
@@ -110,10 +112,12 @@ class StreamReader:
         sseq = msg.metadata.sequence.stream
         if sseq <= self.source.applied_sseq:
             return
-        record = self.source.writer.own_record(sseq)
+        headers = msg.headers
+        record = self.source.writer.own_record(headers.get(api.Header.MSG_ID) if headers else None)
         try:
             if record is None:
                 record = decode_record(msg.data)
+                self.records_decoded += 1
         except msgspec.DecodeError:
             self.bad_records += 1
             self.source.applied_sseq = sseq

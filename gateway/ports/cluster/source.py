@@ -193,6 +193,7 @@ class ClusterSource:
             "applied_seq": self.applied_sseq,
             "lag": max(0, self.last_sseq - self.applied_sseq),
             "records_applied": reader.records_applied,
+            "records_decoded": reader.records_decoded,
             "bad_records": reader.bad_records,
             "epoch_changes": reader.epoch_changes,
             "oldest_seq": self.oldest_seq(),

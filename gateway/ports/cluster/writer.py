@@ -22,8 +22,10 @@ one every node computes, however many are in flight.  Acks are taken oldest firs
   that did land after all is applied by the reader; its events re-planned are
   duplicates: no event twice).
 
-A published record is kept until the reader applies it (at most ``MAX_AHEAD + DEPTH + 2``),
-so the reader does not decode what this node encoded (:meth:`RecordWriter.own_record`).
+A published record is kept by its ``Nats-Msg-Id`` from the moment it is published (the stream may
+deliver it to the reader before its ack arrives) until the reader applies it (at most
+``MAX_AHEAD + DEPTH + 2``, oldest dropped first), so the reader does not decode what this node
+encoded (:meth:`RecordWriter.own_record`).
 """
 
 from __future__ import annotations
@@ -101,9 +103,9 @@ class RecordWriter:
         self._after_sseq = 0
         self._id = uuid.uuid4().hex[:12]
         self._serial = 0
-        #: Records this node published and its reader has not applied yet: (stream seq, record),
-        #: oldest first, so the reader takes them as they are instead of decoding their bytes.
-        self._published: deque[tuple[int, Record]] = deque(maxlen=MAX_AHEAD + DEPTH + 2)
+        #: Records this node published and its reader has not applied yet, by ``Nats-Msg-Id``, oldest
+        #: first, so the reader takes them as they are instead of decoding their bytes.
+        self._published: dict[str, Record] = {}
 
     def submit(self, events: list[WireEvent | Rejected]) -> None:
         """Queue validated events (and rejected ones, to take their ``pseq``) for the stream;
@@ -111,16 +113,11 @@ class RecordWriter:
         if self.buffer.add(events):
             self.wake.set()
 
-    def own_record(self, sseq: int) -> Record | None:
-        """The record this node published at stream seq ``sseq`` in the current epoch, if it
+    def own_record(self, msg_id: str | None) -> Record | None:
+        """The record this node published with ``Nats-Msg-Id`` ``msg_id`` in the current epoch, if it
         still has it (else the reader decodes the bytes it received: the same record)."""
-        published = self._published
-        while published and published[0][0] < sseq:
-            published.popleft()
-        if not published or published[0][0] != sseq:
-            return None
-        record = published.popleft()[1]
-        return record if record.epoch == self.source.stream.epoch else None
+        record = self._published.pop(msg_id, None) if msg_id else None
+        return record if record is not None and record.epoch == self.source.stream.epoch else None
 
     async def run(self) -> None:
         backoff = 0.05
@@ -191,6 +188,10 @@ class RecordWriter:
             source.subject, encode_record(plan.record), timeout=PUBLISH_TIMEOUT, headers=headers
         )
         ack = asyncio.ensure_future(publish)
+        published = self._published
+        published[msg_id] = plan.record
+        if len(published) > MAX_AHEAD + DEPTH + 2:
+            del published[next(iter(published))]
         ack.add_done_callback(_retrieve)
         flight = Flight(plan, msg_id, {**positions, **plan.positions}, ack)
         self._flights.append(flight)
@@ -224,7 +225,6 @@ class RecordWriter:
         self.problem = None
         source.last_sseq = max(source.last_sseq, ack.seq)
         self._ahead = (ack.seq, plan.record.last_seq + 1, flight.positions, plan.record.epoch)
-        self._published.append((ack.seq, plan.record))
         await self._trim()
         return True
 
