@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import resource
 import shutil
@@ -34,7 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench.run import RESULTS, ROOT, fmt, render_table, run_fanout
+from bench.run import fmt, render_table, run_fanout, save
 from tests.natsservers import NatsCluster, start_servers
 
 PARTS = ("latency", "ingest", "nodes", "quorum")
@@ -215,11 +214,7 @@ def main() -> int:
                 results[part].append(run_part(part, Path(tmp), a.quick, a.profile))
     results["time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     results["elapsed_s"] = time.monotonic() - started
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / (time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-cluster.json")
-    out.write_text(json.dumps(results, indent=1) + "\n")
-    print(table(results))
-    print(f"\nfull results: {out.relative_to(ROOT)}  ({results['elapsed_s']:.0f} s)")
+    save(results, table(results), "-cluster")
     return 0
 
 

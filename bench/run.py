@@ -526,6 +526,16 @@ def table(results: dict[str, Any]) -> str:
     return render_table(rows)
 
 
+def save(results: dict[str, Any], shown: str, suffix: str = "") -> Path:
+    """Write ``results`` to ``bench/results/<UTC time><suffix>.json``, print ``shown`` and where it went."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / (time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + suffix + ".json")
+    out.write_text(json.dumps(results, indent=1) + "\n")
+    print(shown)
+    print(f"\nfull results: {out.relative_to(ROOT)}  ({results['elapsed_s']:.0f} s)")
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="2 s runs, 1000 idle clients: a smoke test")
@@ -573,11 +583,7 @@ def main() -> int:
             print(f"memory with {n} idle clients …", file=sys.stderr, flush=True)
             results["memory"] = run_memory(workdir, n)
     results["elapsed_s"] = time.monotonic() - started
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / (time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + ".json")
-    out.write_text(json.dumps(results, indent=1) + "\n")
-    print(table(results))
-    print(f"\nfull results: {out.relative_to(ROOT)}  ({results['elapsed_s']:.0f} s)")
+    out = save(results, table(results))
     for chart in write_charts(results, json.loads(REFERENCE.read_text()), out.with_suffix("")):
         print(f"chart: {chart.relative_to(ROOT)}")
     return 0
