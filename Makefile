@@ -41,6 +41,8 @@ nats:
 test: venv browser service-tools nats node-example
 	$(PY) -m pytest -q
 
+## ruff format/check over gateway, emitter_sdk, tests, bench; mypy --strict over gateway, emitter_sdk
+## and bench (the packages in pyproject.toml's [tool.mypy]); the import contracts.
 lint: venv
 	$(VENV)/bin/ruff format --check gateway emitter_sdk tests bench
 	$(VENV)/bin/ruff check gateway emitter_sdk tests bench

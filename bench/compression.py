@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from emitter_sdk import Emitter
-from gateway.ctl.cli import demo_events
+from gateway.ctl.publish import demo_events
 
 BENCH_EVENTS = 2_000
 

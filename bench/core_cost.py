@@ -62,7 +62,12 @@ def core(ingest: str, rate: int, out: str) -> None:
     from emitter_sdk import Emitter
 
     stop = threading.Event()
-    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+
+    def until_stdin_closes() -> None:
+        sys.stdin.read()
+        stop.set()
+
+    threading.Thread(target=until_stdin_closes, daemon=True).start()
     starts, costs = array.array("q"), array.array("q")
     raised = 0
     payload = {"progress": 0, "message": "Indexing documents"}

@@ -23,8 +23,10 @@ import json
 import os
 import urllib.request
 from pathlib import Path
+from typing import Any
 
-from adapters.base import Base
+# The harness's module, untyped: this file runs as the harness's adapters/gateway.py.
+from adapters.base import Base  # type: ignore[import-not-found]
 
 ROOT = Path(os.environ.get("GATEWAY_ROOT", ".")).resolve()
 PORT = 18100
@@ -34,17 +36,17 @@ INGEST = "tcp://127.0.0.1:15577"
 PUBLISHER = "tcp://127.0.0.1:15576"
 
 
-class Adapter(Base):
+class Adapter(Base):  # type: ignore[misc]  # Base is the harness's untyped adapter base
     name = "gateway"
     ws_url = f"ws://127.0.0.1:{PORT}/ws/events"
     ports = (PORT,)
     zmq_endpoint = PUBLISHER
 
-    def __init__(self, opts):
+    def __init__(self, opts: list[str]) -> None:
         super().__init__(opts)
-        self.status = {}
+        self.status: dict[str, Any] = {}
 
-    def start(self, run_dir):
+    def start(self, run_dir: Path) -> None:
         venv = ROOT / ".venv" / "bin"
         if not (venv / "gatewayd").exists():
             raise RuntimeError("set GATEWAY_ROOT to an event-gateway checkout with its .venv (make venv)")
@@ -79,14 +81,14 @@ class Adapter(Base):
             cwd=ROOT,
         )
 
-    def pids(self):
+    def pids(self) -> list[int]:
         shim = {p.pid for label, p, _ in self.procs if label == "shim"}
         return [pid for pid in super().pids() if pid not in shim]
 
-    def publisher_args(self):
+    def publisher_args(self) -> list[str]:
         return ["--transport", "zmq", "--endpoint", self.zmq_endpoint, "--zmq-format", "raw"]
 
-    def stop(self, timeout=10):
+    def stop(self, timeout: float = 10) -> None:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{PORT}/status", timeout=2) as resp:
                 self.status = json.loads(resp.read())
@@ -94,8 +96,8 @@ class Adapter(Base):
             self.status = {}
         super().stop(timeout)
 
-    def server_stats(self):
-        out = {}
+    def server_stats(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
         for label, _, log in self.procs:
             for line in reversed(Path(log).read_text(errors="replace").splitlines()):
                 if label == "shim" and '"server-stats"' in line:
