@@ -196,6 +196,16 @@ def cluster_metrics(cluster: ClusterSource) -> Iterator[Metric]:
         "cluster_publish_conflicts", "Publishes refused because another node won the position.", st["conflicts"]
     )
     yield _counter(
+        "cluster_links_refused",
+        "Conflicts on a chained record (a later link: its predecessor was not the last record).",
+        st["links_refused"],
+    )
+    yield _counter(
+        "cluster_chains_abandoned",
+        "Chains of unacknowledged records dropped (a conflict or a failed publish); their events planned again.",
+        st["chains_abandoned"],
+    )
+    yield _counter(
         "cluster_publish_errors", "Publishes that failed (no quorum, timeout, unreachable).", st["publish_errors"]
     )
     yield _counter("cluster_records_applied", "Records applied here from the stream.", st["records_applied"])

@@ -57,7 +57,8 @@ class StreamReader:
         self.epoch_changes = 0
         #: First event seq and stream seq of every applied record still in the stream (history reads).
         self.index = RecordIndex()
-        #: Set (and cleared) after each applied record: what :meth:`wait_applied` waits on.
+        #: Set, and replaced by a new one, after each stream message applied or skipped: what
+        #: :meth:`wait_applied` waits on (a waiter holds the event it began with, so no pulse is missed).
         self.applied = asyncio.Event()
         self._sub: Any = None
 
@@ -120,7 +121,7 @@ class StreamReader:
                 self.records_decoded += 1
         except msgspec.DecodeError:
             self.bad_records += 1
-            self.source.applied_sseq = sseq
+            self._passed(sseq)
             log.error("cluster.bad_record", sseq=sseq)
             return
         self.apply(record, sseq)
@@ -135,7 +136,7 @@ class StreamReader:
         head = stream.ring.head
         if record.first_seq != head + 1 and not (source.applied_sseq == 0 and head == 0):
             if record.first_seq <= head:
-                source.applied_sseq = sseq
+                self._passed(sseq)
                 return
             log.error("cluster.hole", sseq=sseq, expected=head + 1, got=record.first_seq)
             for sub in list(hub.subscribers):  # they resume and are told with a gap
@@ -150,16 +151,20 @@ class StreamReader:
             lambda p, m, s: stream.producer_reset(p, s, now) if m == RESET else stream.upstream_gap(p, m, s, now),
         )
         stream.commit(entries)
-        source.applied_sseq = sseq
         source.last_sseq = max(source.last_sseq, sseq)
         self.records_applied += 1
         if record.events:  # a record of skips only holds no seq
             self.index.add(record.first_seq, sseq)
+        self._passed(sseq)
+
+    def _passed(self, sseq: int) -> None:
+        """The stream message at ``sseq`` is applied or skipped: wake whoever waits for it."""
+        self.source.applied_sseq = sseq
         self.applied.set()
-        self.applied.clear()
+        self.applied = asyncio.Event()
 
     async def wait_applied(self, sseq: int, timeout: float) -> bool:
-        """Wait until the record at ``sseq`` (or later) has been applied here."""
+        """Wait until the stream message at ``sseq`` (or a later one) has been applied or skipped here."""
         deadline = time.monotonic() + timeout
         while self.source.applied_sseq < sseq:
             left = deadline - time.monotonic()

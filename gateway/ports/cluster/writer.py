@@ -92,6 +92,10 @@ class RecordWriter:
         self.records_published = 0
         self.events_published = 0
         self.conflicts = 0
+        #: Conflicts on a chained link (``Nats-Expected-Last-Msg-Id``, not a chain's first record).
+        self.links_refused = 0
+        #: Chains dropped before all their records were acknowledged (a conflict or a failed publish).
+        self.chains_abandoned = 0
         self.publish_errors = 0
         #: This node's newest acknowledged record not yet applied here: (its stream seq, the next
         #: event seq, producer positions after it, epoch) — the next chain is planned after it.
@@ -208,6 +212,8 @@ class RecordWriter:
             self._abandon()
             if exc.err_code in (WRONG_LAST_SEQUENCE, WRONG_LAST_MSG_ID):  # another node's record came first
                 self.conflicts += 1
+                if exc.err_code == WRONG_LAST_MSG_ID:  # a later link: its predecessor is not the last record
+                    self.links_refused += 1
                 self.problem = None
                 await source.wait_applied(self._after_sseq + 1, PUBLISH_TIMEOUT)
                 return True
@@ -232,6 +238,7 @@ class RecordWriter:
         """Drop the chain: its events stay pending, to be planned again after what the reader applies."""
         for flight in self._flights:
             flight.ack.cancel()
+        self.chains_abandoned += 1
         self._flights.clear()
         self._flying = 0
         self._ahead = None
@@ -281,5 +288,7 @@ class RecordWriter:
             "records_published": self.records_published,
             "events_published": self.events_published,
             "conflicts": self.conflicts,
+            "links_refused": self.links_refused,
+            "chains_abandoned": self.chains_abandoned,
             "publish_errors": self.publish_errors,
         }
