@@ -9,8 +9,11 @@ batches).  A wake-up from idle starts a drain at most once per
 :data:`COALESCE_S`: an event that arrives sooner after the previous drain waits
 for the rest of that window, so at a steady rate the events of one window reach
 each client in one write (one ``send`` per client per window instead of per
-event: at 1,000 ev/s about a third of the sends); an event after a quiet spell is
-drained at once.  While a drain is due, reading ``ZMQ_EVENTS`` re-arms ZeroMQ's
+event: at 1,000 ev/s about half the sends); an event after a quiet spell is
+drained at once.  The window is what an event may wait here, so it is the
+p99 price of those saved sends (docs/benchmarks.md: 3 ms cost 1 ms more p99 than
+2 ms for 0.54 instead of 0.70 × Nchan's CPU per delivery; the loop's timers
+tick in whole milliseconds, so 1 ms is no window at all).  While a drain is due, reading ``ZMQ_EVENTS`` re-arms ZeroMQ's
 edge-triggered FD so the loop sleeps instead of spinning on it.  ZeroMQ bounds
 what waits in the socket (``RCVHWM``) and the size of a message (``MAXMSGSIZE``;
 larger ones are dropped by ZeroMQ before they reach us).  Nothing here raises
@@ -34,7 +37,7 @@ from gateway.ports.curve import CurveServer
 
 BATCH = 1024
 #: Least spacing of drain starts (s): the most an event waits for others to share its writes.
-COALESCE_S = 0.003
+COALESCE_S = 0.002
 REJECT_LOG_INTERVAL = 5.0
 
 log = structlog.get_logger("gateway.ingest")

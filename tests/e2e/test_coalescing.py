@@ -1,9 +1,10 @@
 """A steady stream is drained in windows: events arriving within ``COALESCE_S`` share one batch.
 
 A Core process emits 300 events paced 1 ms apart (each sent on its own by the SDK);
-the gateway starts drains at most every ``COALESCE_S`` (3 ms), so it must have taken
-them in far fewer batches than events (drained one by one there would be about as many
-batches as events), while a client still receives every event, in order.
+the gateway starts drains at most every ``COALESCE_S`` (2 ms), so it must have taken
+them in clearly fewer batches than events (drained one by one there are about as many
+batches as events: 294 of 300 measured), while a client still receives every event, in
+order.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ EVENTS = 300
 
 
 def test_paced_events_are_drained_in_windows_and_all_delivered(gateway: Gateway) -> None:
-    assert COALESCE_S >= 0.002
+    assert COALESCE_S >= 0.002  # the loop's timers tick in whole ms: a shorter window is none
     with connect(gateway.ws_url, open_timeout=10) as ws:
         assert json.loads(ws.recv(timeout=10))["type"] == "gateway.hello"
         before = gateway.status()["ingest"]["batches"]
@@ -35,4 +36,4 @@ def test_paced_events_are_drained_in_windows_and_all_delivered(gateway: Gateway)
         events = [json.loads(ws.recv(timeout=10)) for _ in range(EVENTS)]
     assert [e["payload"]["i"] for e in events] == list(range(EVENTS))
     batches = gateway.status()["ingest"]["batches"] - before
-    assert batches <= EVENTS // 2, f"{batches} batches for {EVENTS} paced events"
+    assert batches <= EVENTS * 2 // 3, f"{batches} batches for {EVENTS} paced events"
