@@ -132,15 +132,25 @@ def _non_finite(data: bytes, payload: dict[str, Any]) -> bool:
 _FLOAT64, _FLOAT32 = 0xCB, 0xCA
 
 
-class _CheckedEntity(Entity, frozen=True, array_like=True):
-    """:class:`Entity` with :func:`check_event`'s limits, checked by msgspec while decoding."""
+class _CheckedEntity(Entity, frozen=True, array_like=True, gc=False):
+    """:class:`Entity` with :func:`check_event`'s limits, checked by msgspec while decoding.
+
+    Not tracked by the cycle collector (``gc=False``), like :class:`_CheckedEvent`.
+    """
 
     kind: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LEN)]
     id: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LEN)]
 
 
-class _CheckedEvent(WireEvent, frozen=True, array_like=True):
-    """:class:`WireEvent` with :func:`check_event`'s limits (all but the type's pattern), checked while decoding."""
+class _CheckedEvent(WireEvent, frozen=True, array_like=True, gc=False):
+    """:class:`WireEvent` with :func:`check_event`'s limits (all but the type's pattern), checked while decoding.
+
+    Not tracked by the cycle collector (``gc=False``): decoded from msgpack, an event is a
+    tree (strings, ints, floats, lists, dicts) and can never be part of a reference cycle.
+    Tracked, every event counted towards a collection while it waited to be sequenced
+    (on a cluster node, in the writer's buffer, long enough to reach the oldest
+    generation): a node spent about a tenth of its time in the collector.
+    """
 
     type: Annotated[str, msgspec.Meta(max_length=MAX_TYPE_LEN)]
     ts: Annotated[str, msgspec.Meta(max_length=MAX_TS_LEN)]

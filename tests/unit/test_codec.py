@@ -7,6 +7,7 @@ an independent implementation.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import struct
@@ -238,3 +239,23 @@ def test_well_formed_accepts_exactly_what_decode_ingest_accepts(
 def fields(e: WireEvent) -> tuple[object, ...]:
     ent = None if e.entity is None else (e.entity.kind, e.entity.id)
     return e.type, e.ts, e.source, ent, e.payload, e.producer, e.pseq
+
+
+def test_events_decoded_by_well_formed_are_not_tracked_by_the_cycle_collector() -> None:
+    """An accepted event (and its entity) is a tree decoded from msgpack: no cycle, nothing to collect.
+
+    Tracked, each event waiting to be sequenced counted towards the collector's next run.
+    """
+    event = codec.well_formed([wire(payload={"nested": {"list": [1, 2.5, "x"]}})], 1 << 20)
+    assert event is not None and event.entity is not None
+    assert not gc.is_tracked(event)
+    assert not gc.is_tracked(event.entity)
+    gc.disable()  # no collection resets the count meanwhile
+    try:
+        before = gc.get_count()[0]
+        kept = [codec.well_formed([wire()], 1 << 20) for _ in range(100)]
+        allocated = gc.get_count()[0] - before
+    finally:
+        gc.enable()
+    assert all(e is not None for e in kept)
+    assert allocated < 50  # the list and its growth; tracked, each event and entity counted: 200
