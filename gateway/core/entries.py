@@ -7,7 +7,7 @@ for byte what was sent before the restart.
 
 from __future__ import annotations
 
-from gateway.core.protocol import ws_frame
+from gateway.core.protocol import TEXT_HEADERS, text_header
 from gateway.core.ring import Entry
 
 
@@ -22,8 +22,13 @@ def build_entry(
     upstream_gap: bytes,
     coalesce_types: frozenset[str],
 ) -> Entry:
-    """An :class:`Entry` from its parts: new events and entries restored from the state log alike."""
-    entry = Entry(seq, type_, kind, eid, json, ws_frame(json), producer, pseq, upstream_gap)
-    if type_ in coalesce_types:
+    """An :class:`Entry` from its parts: new events and entries restored from the state log alike.
+
+    The frame is ``ws_frame(json)``, its header looked up by length (once per event).
+    """
+    n = len(json)
+    frame = (TEXT_HEADERS.get(n) or text_header(n)) + json
+    entry = Entry(seq, type_, kind, eid, json, frame, producer, pseq, upstream_gap)
+    if coalesce_types and type_ in coalesce_types:
         entry.coalesce_key = (type_, kind, eid)
     return entry

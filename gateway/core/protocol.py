@@ -21,6 +21,8 @@ from typing import Any
 
 import msgspec
 
+from gateway.core.cache import BoundedCache
+
 HELLO = "gateway.hello"
 GAP = "gateway.gap"
 ERROR = "gateway.error"
@@ -78,13 +80,26 @@ _H8 = struct.Struct("!BBQ")
 
 def ws_frame(payload: bytes, opcode: int = 0x1, *, rsv1: bool = False) -> bytes:
     """An unmasked, unfragmented server frame (FIN set) carrying ``payload``; ``rsv1`` marks it compressed."""
-    n = len(payload)
-    first = (0xC0 if rsv1 else 0x80) | opcode
+    return _header((0xC0 if rsv1 else 0x80) | opcode, len(payload)) + payload
+
+
+def _header(first: int, n: int) -> bytes:
+    """A server frame's header: ``first`` (FIN, RSV1, opcode), then the payload length ``n``."""
     if n < 126:
-        return bytes((first, n)) + payload
+        return bytes((first, n))
     if n < 65536:
-        return _H2.pack(first, 126, n) + payload
-    return _H8.pack(first, 127, n) + payload
+        return _H2.pack(first, 126, n)
+    return _H8.pack(first, 127, n)
+
+
+#: The header :func:`ws_frame` puts before a text payload, by the payload's length (filled by
+#: :func:`text_header`; event JSON lengths repeat, so building an entry's frame is a lookup).
+TEXT_HEADERS: BoundedCache[int, bytes] = BoundedCache()
+
+
+def text_header(n: int) -> bytes:
+    """The header of a text frame (FIN set, unmasked) with an ``n``-byte payload; remembered in :data:`TEXT_HEADERS`."""
+    return TEXT_HEADERS.put(n, _header(0x81, n))
 
 
 def close_frame(code: int, reason: str) -> bytes:
