@@ -74,7 +74,11 @@ class ProducerTracker:
 
         The count includes losses held since a rejected event of this producer.
         """
-        state = self._see(producer, pseq, now)
+        state = self._last_state
+        if state is not None and producer == self._last_id:  # a run of one producer's events: _see inlined
+            state.last_seen = now
+        else:
+            state = self._see(producer, pseq, now)
         if pseq <= state.last_pseq:
             if state.last_pseq - pseq < RESET_WINDOW:
                 state.duplicates += 1
