@@ -118,9 +118,13 @@ class Stream:
         max_bytes = self.max_event_bytes
         whitelist = None if self.whitelist.matches_all else self.whitelist.matches
         bound = self.producer_keys if keys is not None else None
+        plain = whitelist is None and bound is None  # a well-formed event needs no further judgement
         append = items.append
         for i, frames in enumerate(messages):
             checked = well_formed(frames, max_bytes)  # the common case: one C decode and a memo lookup
+            if plain and checked is not None:
+                append(checked)
+                continue
             event = decode_wire(frames, max_bytes) if checked is None else checked
             if isinstance(event, str):  # "payload" here: a payload msgpack itself cannot decode
                 reason, charged = event, producer_of(frames[0]) if event == "payload" else None
