@@ -16,6 +16,7 @@ Every other message the gateway sends, and the framing, is in :mod:`gateway.core
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import msgspec
@@ -68,7 +69,7 @@ class OutEvent(msgspec.Struct):
 _JSON = msgspec.json.Encoder()
 
 
-def decode_ingest(frames: list[bytes], max_bytes: int) -> WireEvent | str:
+def decode_ingest(frames: Sequence[bytes], max_bytes: int) -> WireEvent | str:
     """One ingest message → event, or the reason it is rejected (before encoding)."""
     event = decode_wire(frames, max_bytes)
     if isinstance(event, str):
@@ -76,7 +77,7 @@ def decode_ingest(frames: list[bytes], max_bytes: int) -> WireEvent | str:
     return check_event(event) or event
 
 
-def decode_wire(frames: list[bytes], max_bytes: int) -> WireEvent | str:
+def decode_wire(frames: Sequence[bytes], max_bytes: int) -> WireEvent | str:
     """One ingest message → a decoded event (fields not yet judged), or the reason it is rejected."""
     if len(frames) != 1:
         return "frames"
@@ -92,7 +93,7 @@ def decode_wire(frames: list[bytes], max_bytes: int) -> WireEvent | str:
     return event
 
 
-def well_formed(frames: list[bytes], max_bytes: int) -> WireEvent | None:
+def well_formed(frames: Sequence[bytes], max_bytes: int) -> WireEvent | None:
     """The event of a message :func:`decode_ingest` accepts, else ``None`` (then it says why).
 
     The common case, once per event: one C decode that also checks the field limits

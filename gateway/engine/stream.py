@@ -12,6 +12,7 @@ thread and never awaits.  Counters here are the source of ``/status`` and
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Protocol
 
 from emitter_sdk.wire import WireEvent
@@ -75,7 +76,7 @@ class Stream:
     def seq(self) -> int:
         return self.ring.head
 
-    def ingest(self, messages: list[list[bytes]], keys: list[str] | None = None) -> list[str]:
+    def ingest(self, messages: Sequence[Sequence[bytes]], keys: list[str] | None = None) -> list[str]:
         """Validate a batch of raw ingest messages and submit the valid events to the :attr:`source`.
 
         Returns the rejection reasons seen.  The source numbers the events and
@@ -101,7 +102,7 @@ class Stream:
         return reasons
 
     def validate(
-        self, messages: list[list[bytes]], keys: list[str] | None = None
+        self, messages: Sequence[Sequence[bytes]], keys: list[str] | None = None
     ) -> tuple[list[WireEvent | Rejected], list[str]]:
         """Decode and check each message, in order.
 

@@ -134,7 +134,7 @@ class Ingest:
         sock = self.sock
         if sock is None or sock.closed:
             return
-        batch: list[list[bytes]] = []
+        batch: list[tuple[bytes, ...]] = []
         #: With CURVE, each message's sender (the Z85 client key its ZAP handshake authenticated).
         keys: list[str] | None = [] if self.curve is not None else None
         # Frames, not recv_multipart: reading the ``more`` flag off a Frame costs a
@@ -145,11 +145,14 @@ class Ingest:
                 frame = recv(zmq.NOBLOCK, copy=False)
                 if keys is not None:
                     keys.append(str(frame.get("User-Id")))
-                parts = [frame.bytes]
-                while frame.more:  # the rest of a multi-part message (rejected by the codec)
-                    frame = recv(zmq.NOBLOCK, copy=False)
-                    parts.append(frame.bytes)
-                batch.append(parts)
+                if frame.more:  # the rest of a multi-part message (rejected by the codec)
+                    parts = [frame.bytes]
+                    while frame.more:
+                        frame = recv(zmq.NOBLOCK, copy=False)
+                        parts.append(frame.bytes)
+                    batch.append(tuple(parts))
+                else:  # a 1-tuple: recycled by CPython, it does not count towards a collection as a list would
+                    batch.append((frame.bytes,))
         except zmq.Again:
             pass
         except zmq.ZMQError as exc:
