@@ -93,21 +93,22 @@ class Stream:
         """
         received = time.perf_counter()
         source = self.source
-        items, reasons = self.validate(messages, keys)
+        items, reasons, charged = self.validate(messages, keys)
         if isinstance(source, LocalSequencer):
             source.sequence(items, received, reasons)
             return reasons
-        reasons.extend(item.reason for item in items if isinstance(item, Rejected))
+        reasons.extend(charged)
         source.submit(items, received)
         return reasons
 
     def validate(
         self, messages: Sequence[Sequence[bytes]], keys: list[str] | None = None
-    ) -> tuple[list[WireEvent | Rejected], list[str]]:
-        """Decode and check each message, in order.
+    ) -> tuple[list[WireEvent | Rejected], list[str], list[str]]:
+        """Decode and check each message, in order: ``(items, reasons, charged)``.
 
         A rejection without a readable producer is counted here (its reason in
-        the returned list); one with a producer comes back as :class:`Rejected`.
+        ``reasons``); one with a producer comes back as :class:`Rejected` among the
+        items (its reason also in ``charged``, in order, not counted yet).
         A payload without a JSON form is found by the source, in the one encoding
         that makes the entry (or the cluster record).  With ``keys`` and
         :attr:`producer_keys`, a message whose key is not the one bound to its
@@ -116,6 +117,7 @@ class Stream:
         """
         items: list[WireEvent | Rejected] = []
         reasons: list[str] = []
+        charged_reasons: list[str] = []
         max_bytes = self.max_event_bytes
         whitelist = None if self.whitelist.matches_all else self.whitelist.matches
         bound = self.producer_keys if keys is not None else None
@@ -143,10 +145,11 @@ class Stream:
                 items.append(event)
             elif charged is not None:
                 items.append(Rejected(reason, *charged))
+                charged_reasons.append(reason)
             else:  # nothing to charge to a producer's sequence
                 self.rejected[reason] += 1
                 reasons.append(reason)
-        return items, reasons
+        return items, reasons, charged_reasons
 
     def commit(self, entries: list[Entry]) -> None:
         """Persist, append and fan out entries already numbered ``head+1 ..``."""

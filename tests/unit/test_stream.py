@@ -14,9 +14,12 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from emitter_sdk.wire import WireEvent
 from gateway.core.ring import Ring
 from gateway.engine.fanout import Hub
+from gateway.engine.source import Rejected
 from gateway.engine.stream import Stream
+from gateway.engine.subscriber import Subscriber
 
 
 def raw(pseq: int, payload: Any, *, event_type: str = "task.progress", producer: str = "core1") -> list[bytes]:
@@ -96,3 +99,31 @@ def test_arbitrary_msgpack_in_a_payload_never_costs_another_event(values: list[A
     assert [msgspec.json.decode(j)["seq"] for j in delivered(stream)] == list(range(1, len(ids) + 1))
     # The same batch again (an SDK re-send) is all duplicates, nothing new, nothing rejected twice.
     assert stream.ingest(batch) == [] and stream.duplicates == len(values)
+
+
+class Submitted:
+    """A source other than the local sequencer (as a cluster node's): it only records what it is given."""
+
+    def __init__(self) -> None:
+        self.items: list[WireEvent | Rejected] = []
+
+    def submit(self, items: list[WireEvent | Rejected], received: float) -> None:
+        self.items.extend(items)
+
+    def oldest_held(self, ring_oldest: int | None) -> int | None:
+        return ring_oldest
+
+    def join(self, sub: Subscriber, start: int) -> None:
+        raise AssertionError("no client here")
+
+
+def test_another_source_gets_events_and_charged_rejections_in_order_and_ingest_returns_every_reason() -> None:
+    stream = make_stream()
+    source = stream.source = Submitted()
+    batch = [raw(1, {}), raw(2, {}, event_type="gateway.x"), [b"\xc1"], raw(3, {}, producer=""), raw(4, {})]
+    assert sorted(stream.ingest(batch)) == ["decode", "producer", "reserved"]
+    kinds = [(type(i).__name__, i.pseq) for i in source.items]
+    assert kinds == [("_CheckedEvent", 1), ("Rejected", 2), ("_CheckedEvent", 4)]
+    assert source.items[1] == Rejected("reserved", "core1", 2)
+    # Counted here: only what no producer's sequence takes (the source counts the rest where it takes the pseq).
+    assert stream.rejected["decode"] == 1 and stream.rejected["producer"] == 1 and stream.rejected["reserved"] == 0
