@@ -10,7 +10,8 @@ printed beside its same-run reference, with the ratio or difference and a verdic
   backlog): accepted ev/s ≥ 100k with zero loss; then **catch-up**: a client
   resuming 100,000+ events behind on a second node (ring 1,000) reads ≥ 50k ev/s.
 - **nodes** (``bench.cluster_nodes``): 1,000 clients on one gateway at 50 ev/s, then
-  2,000 split over two nodes: every event in order, p99 ≤ the single gateway's.
+  2,000 split over two nodes: every event in order, p99 ≤ the single gateway's;
+  beside it the control, two plain gateways × 1,000 without the stream.
 - **quorum** (``bench.cluster_quorum``): ``emit()`` timed in a Core process into a
   node while the stream has its quorum, while two of three servers are stopped
   (~10 s), and after; p99.9 lost ÷ held ≤ 2, every event delivered or reported.
@@ -144,7 +145,15 @@ def nodes_rows(add: Add, runs: list[dict[str, Any]]) -> None:
         "–",
         None,
     )
-    ok = all(r["two_nodes"]["in_order"] for r in runs)
+    add(
+        "control, no stream: p99 ms 2 plain gateways × 1000, each rep",
+        " / ".join(
+            f"{r['two_plain']['p99_ms']:.2f} ({r['two_plain']['p99_ms'] / r['single']['p99_ms']:.2f}×)" for r in runs
+        ),
+        "– (the box's bound)",
+        None,
+    )
+    ok = all(r["two_nodes"]["in_order"] and r["two_plain"]["in_order"] for r in runs)
     got = " / ".join(f"{r['two_nodes']['received']}/{r['two_nodes']['expected']}" for r in runs)
     add("2 nodes × 1000: delivered/expected, in order", got, "all, in order", ok)
 

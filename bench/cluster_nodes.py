@@ -8,7 +8,10 @@ Three runs of ``duration`` seconds at 50 ev/s, same run, each with the load clie
 2. **one node**: one cluster node, 1,000 clients (what the stream adds, for reading);
 3. **two nodes**: two cluster nodes, 1,000 clients on each, the publisher's
    ``Emitter`` given both ingest endpoints (each event to both nodes; the stream
-   keeps it once, as deployed: ``docs/cluster.md``).
+   keeps it once, as deployed: ``docs/cluster.md``);
+4. **two plain gateways** (the control): the same as 3 without the stream — two
+   single gateways, 1,000 clients each, both fed by one ``Emitter``.  What this
+   box does to twice the deliveries on its two shared cores, cluster or not.
 
 Reported per run: delivered/expected, sequence breaks and gap messages (must be 0),
 p50/p99/p99.9 of ``emit()`` → client receive.  Two load clients cannot merge their
@@ -30,7 +33,7 @@ RATE = 50.0
 
 
 def two_nodes(workdir: Path, args: tuple[str, ...], duration: float) -> dict[str, Any]:
-    """1,000 clients on each of two nodes; the publisher emits into both."""
+    """1,000 clients on each of two gateways started with ``args``; the publisher emits into both."""
     with contextlib.ExitStack() as stack:
         nodes = [stack.enter_context(gateway(workdir, *args)) for _ in range(2)]
         clients = []
@@ -83,4 +86,5 @@ def run(workdir: Path, args: tuple[str, ...], duration: float) -> dict[str, Any]
         "single": run_fanout(workdir, CLIENTS, RATE, duration),
         "one_node": run_fanout(workdir, CLIENTS, RATE, duration, args=args),
         "two_nodes": two_nodes(workdir, args, duration),
+        "two_plain": two_nodes(workdir, (), duration),
     }
