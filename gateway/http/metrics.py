@@ -161,6 +161,35 @@ class GatewayCollector(Collector):
         )
 
 
+#: A cluster node's counters: metric name (``_total`` added by the exposition), help, key of
+#: ``ClusterSource.statistics()``.
+CLUSTER_COUNTERS = (
+    (
+        "cluster_pending_dropped_events",
+        "Events dropped past the pending bound (reported as upstream gaps).",
+        "pending_dropped",
+    ),
+    ("cluster_records_published", "Records this node published to the stream.", "records_published"),
+    ("cluster_events_published", "Events in the records this node published.", "events_published"),
+    ("cluster_publish_conflicts", "Publishes refused because another node won the position.", "conflicts"),
+    (
+        "cluster_links_refused",
+        "Conflicts on a chained record (a later link: its predecessor was not the last record).",
+        "links_refused",
+    ),
+    (
+        "cluster_chains_abandoned",
+        "Chains of unacknowledged records dropped (a conflict or a failed publish); their events planned again.",
+        "chains_abandoned",
+    ),
+    ("cluster_publish_errors", "Publishes that failed (no quorum, timeout, unreachable).", "publish_errors"),
+    ("cluster_records_applied", "Records applied here from the stream.", "records_applied"),
+    ("cluster_records_decoded", "Records decoded from the stream (other nodes'; own ones are not).", "records_decoded"),
+    ("cluster_bad_records", "Stream messages that were not records (skipped).", "bad_records"),
+    ("cluster_epoch_changes", "Times the stream was re-created (a new epoch).", "epoch_changes"),
+)
+
+
 def cluster_metrics(cluster: ClusterSource) -> Iterator[Metric]:
     """A cluster node's state (``/status`` → ``cluster``): connection, health by reason, positions, writer, reader."""
     st = cluster.statistics()
@@ -185,37 +214,8 @@ def cluster_metrics(cluster: ClusterSource) -> Iterator[Metric]:
     yield _gauge(
         "cluster_pending_capacity_events", "Bound of the pending buffer (newest dropped past it).", MAX_PENDING
     )
-    yield _counter(
-        "cluster_pending_dropped_events",
-        "Events dropped past the pending bound (reported as upstream gaps).",
-        st["pending_dropped"],
-    )
-    yield _counter("cluster_records_published", "Records this node published to the stream.", st["records_published"])
-    yield _counter("cluster_events_published", "Events in the records this node published.", st["events_published"])
-    yield _counter(
-        "cluster_publish_conflicts", "Publishes refused because another node won the position.", st["conflicts"]
-    )
-    yield _counter(
-        "cluster_links_refused",
-        "Conflicts on a chained record (a later link: its predecessor was not the last record).",
-        st["links_refused"],
-    )
-    yield _counter(
-        "cluster_chains_abandoned",
-        "Chains of unacknowledged records dropped (a conflict or a failed publish); their events planned again.",
-        st["chains_abandoned"],
-    )
-    yield _counter(
-        "cluster_publish_errors", "Publishes that failed (no quorum, timeout, unreachable).", st["publish_errors"]
-    )
-    yield _counter("cluster_records_applied", "Records applied here from the stream.", st["records_applied"])
-    yield _counter(
-        "cluster_records_decoded",
-        "Records decoded from the stream (other nodes'; own ones are not).",
-        st["records_decoded"],
-    )
-    yield _counter("cluster_bad_records", "Stream messages that were not records (skipped).", st["bad_records"])
-    yield _counter("cluster_epoch_changes", "Times the stream was re-created (a new epoch).", st["epoch_changes"])
+    for name, doc, key in CLUSTER_COUNTERS:
+        yield _counter(name, doc, st[key])
     yield _gauge("cluster_replaying_clients", "Clients being replayed from the stream.", st["replaying_clients"])
 
 
