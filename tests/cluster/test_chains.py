@@ -2,8 +2,9 @@
 
 The writer keeps up to 4 records in flight, each chained to the previous one by
 ``Nats-Expected-Last-Msg-Id`` (the first by ``Nats-Expected-Last-Sequence``).  Here the
-test publishes foreign messages (not records) to the stream's subject with nats-py while
-the nodes drain a backlog of full records, so they land between chained publishes: the
+test publishes a foreign message (not a record) to the stream's subject with nats-py right
+after each record it sees, while the nodes drain a backlog of full records, so foreign
+messages land between chained publishes: the
 next link is refused (``wrong last msg id``), the rest of the chain is abandoned and its
 events are planned again — with one node ingesting, and with both ingesting the same
 events (each also loses positions to the other).  Real ``nats-server`` (JetStream) and
@@ -17,6 +18,7 @@ import threading
 
 import msgspec
 import nats
+import nats.errors
 import pytest
 
 from emitter_sdk import Emitter
@@ -28,6 +30,7 @@ from tests.natsservers import NatsCluster
 from tests.scrape import scrape_when, value
 
 STREAM = "EVENT_GATEWAY"
+SUBJECT = f"{STREAM}.records"
 FOREIGN = b"not a record: a foreign message between two chained publishes"
 #: Events per burst: with a 2 KB payload a record (512 KiB at most) holds ~250, so a burst is a
 #: backlog of ~20 full records that the writer drains with 4 in flight.
@@ -36,7 +39,11 @@ PAD = "x" * 2000
 
 
 class Interferer(threading.Thread):
-    """Publishes a foreign message to the stream's subject every few ms (nats-py) until stopped."""
+    """Publishes a foreign message to the stream's subject right after each record a node publishes (nats-py).
+
+    Event-driven, no pacing: the foreign message follows the record the subscription just
+    saw, so it lands behind a chained record while the writer's next links are in flight.
+    """
 
     def __init__(self, urls: str) -> None:
         super().__init__(daemon=True)
@@ -51,11 +58,17 @@ class Interferer(threading.Thread):
     async def _publish(self) -> None:
         nc = await nats.connect(servers=self.urls.split(","))
         try:
+            sub = await nc.subscribe(SUBJECT)
+            await nc.flush()
             while not self.halt.is_set():
-                await nc.publish(f"{STREAM}.records", FOREIGN)
-                await nc.flush()
-                self.sent += 1
-                await asyncio.sleep(0.003)  # pacing: each lands between two of A's publishes
+                try:
+                    msg = await sub.next_msg(timeout=0.1)  # a deadline, so halt is seen while the nodes are idle
+                except nats.errors.TimeoutError:
+                    continue
+                if msg.data != FOREIGN:  # a node's record (our own messages come back too)
+                    await nc.publish(SUBJECT, FOREIGN)
+                    await nc.flush()
+                    self.sent += 1
         finally:
             await nc.close()
 
