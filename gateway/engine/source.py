@@ -79,6 +79,9 @@ class LocalSequencer:
         An event whose payload has no JSON form (found in its one encoding) is
         rejected as ``payload`` there and then; each rejection is counted in
         ``stream.rejected`` and appended to ``reasons``, a re-sent one is a duplicate.
+        An entry whose type, entity kind or producer equals the previous entry's takes
+        that entry's string (the decoded copy is freed at once, while in cache): the ring
+        then frees fewer objects of its own when it evicts the entry, 10,000 events later.
         """
         stream = self.stream
         now = time.time()
@@ -86,6 +89,7 @@ class LocalSequencer:
         coalesce, rejected = stream.coalesce_types, stream.rejected
         admit, skip = stream.tracker.admit, stream.tracker.skip
         seq = stream.ring.head + 1
+        last_type = last_kind = last_producer = ""  # the previous entry's strings, shared when equal
         for item in items:  # once per event: locals, one call per step
             if type(item) is Rejected:  # final: cheaper than isinstance
                 rejection = item
@@ -107,7 +111,20 @@ class LocalSequencer:
                         continue
                     ent = item.entity
                     kind, eid = (None, None) if ent is None else (ent.kind, ent.id)
-                    entry = build_entry(seq, item.type, kind, eid, json, item.producer, item.pseq, gap, coalesce)
+                    etype, producer = item.type, item.producer
+                    if etype == last_type:
+                        etype = last_type
+                    else:
+                        last_type = etype
+                    if kind == last_kind:
+                        kind = last_kind
+                    else:
+                        last_kind = kind or ""
+                    if producer == last_producer:
+                        producer = last_producer
+                    else:
+                        last_producer = producer
+                    entry = build_entry(seq, etype, kind, eid, json, producer, item.pseq, gap, coalesce)
                     entries.append(entry)
                     seq += 1
                     continue

@@ -10,7 +10,7 @@ from gateway.core.ring import ENTRY_OVERHEAD, Entry, Ring, entry_bytes
 
 
 def entry(seq: int, size: int = 10, key: str | None = None) -> Entry:
-    e = Entry(seq, "task.progress", "task", key, b"x" * size, b"f" * size, "p", seq)
+    e = Entry(seq, "task.progress", "task", key, b"f" * size, "p", seq)
     if key is not None:
         e.coalesce_key = ("task.progress", "task", key)
     return e
@@ -96,8 +96,8 @@ def test_ring_always_holds_the_newest_contiguous_run(capacity: int, count: int, 
 
 
 def test_the_byte_bound_evicts_the_oldest_first_and_keeps_the_newest() -> None:
-    cost = entry_bytes(entry(1, 100))  # 2 * (100 + 100) + overhead
-    assert cost == 400 + ENTRY_OVERHEAD
+    cost = entry_bytes(entry(1, 100))  # the frame, room for its SSE and deflated forms, + overhead
+    assert cost == 300 + ENTRY_OVERHEAD
     ring = Ring(1000, max_bytes=3 * cost)
     assert [ring.append(entry(s, 100)) for s in range(1, 6)] == [0, 0, 0, 1, 1]
     assert (len(ring), ring.oldest, ring.head, ring.bytes, ring.evictions) == (3, 3, 5, 3 * cost, 2)

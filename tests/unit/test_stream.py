@@ -127,3 +127,26 @@ def test_another_source_gets_events_and_charged_rejections_in_order_and_ingest_r
     assert source.items[1] == Rejected("reserved", "core1", 2)
     # Counted here: only what no producer's sequence takes (the source counts the rest where it takes the pseq).
     assert stream.rejected["decode"] == 1 and stream.rejected["producer"] == 1 and stream.rejected["reserved"] == 0
+
+
+def test_a_run_of_entries_shares_the_type_kind_and_producer_strings_of_the_first() -> None:
+    """Each decoded string is a fresh object; an entry equal to the previous one's takes that one's."""
+    stream = make_stream()
+    entity = ["task", "t1"]
+    stream.ingest([[msgspec.msgpack.encode(["task.progress", "ts", "core", entity, {}, "core1", i])] for i in (1, 2)])
+    stream.ingest([[msgspec.msgpack.encode(["task.done", "ts", "core", entity, {}, p, 1])] for p in ("core2", "core3")])
+    first, second, third, fourth = (stream.ring.get(seq) for seq in (1, 2, 3, 4))
+    assert second.type is first.type and second.kind is first.kind and second.producer is first.producer
+    assert (fourth.type, fourth.kind, fourth.producer) == ("task.done", "task", "core3")
+    assert fourth.type is third.type and fourth.kind is third.kind and fourth.producer is not third.producer
+    # Nothing else about the entries changes: the JSON and the frame are the event's own.
+    assert msgspec.json.decode(fourth.json) == {
+        "type": "task.done",
+        "ts": "ts",
+        "source": "core",
+        "entity": {"kind": "task", "id": "t1"},
+        "payload": {},
+        "seq": 4,
+        "id": "core3:1",
+    }
+    assert fourth.frame.endswith(fourth.json) and "json" not in type(fourth).__struct_fields__
