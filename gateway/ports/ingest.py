@@ -5,16 +5,19 @@ no await per message): each wake-up drains up to ``BATCH`` messages and hands
 them to :meth:`Stream.ingest` as one batch, so a burst costs one fan-out per
 batch, not one per event.  When more is waiting as a drain ends (a backlog), the
 next drain follows at once (``call_soon``, so HTTP clients are served between
-batches).  A wake-up from idle starts a drain at most once per
-:data:`COALESCE_S`: an event that arrives sooner after the previous drain waits
-for the rest of that window, so at a steady rate the events of one window reach
-each client in one write (one ``send`` per client per window instead of per
-event: at 1,000 ev/s about half the sends); an event after a quiet spell is
-drained at once.  The window is what an event may wait here, so it is the
-p99 price of those saved sends (docs/benchmarks.md: 3 ms cost 1 ms more p99 than
-2 ms for 0.54 instead of 0.70 × Nchan's CPU per delivery; the loop's timers
-tick in whole milliseconds, so 1 ms is no window at all).  While a drain is due, reading ``ZMQ_EVENTS`` re-arms ZeroMQ's
-edge-triggered FD so the loop sleeps instead of spinning on it.  ZeroMQ bounds
+batches).  A wake-up from idle starts a drain at once if the previous drain started
+at least :data:`COALESCE_S` ago (an event after a quiet spell is not delayed).
+Sooner, the events are *held* (received, not yet processed) until the window
+since the previous drain ends or as many have arrived as a window collects at
+the rate the previous drain saw (at least 2), whichever comes first.  So at a
+steady rate the events of one window reach each client in one write (one
+``send`` per client per window instead of per event: at 1,000 ev/s about half
+the sends), and the batch closes on the arrival that completes it rather than
+on the window's timer, which ticks in whole milliseconds (a held event no longer
+waits past its companion's arrival).  The window bounds what an event waits
+here: the p99 price of those saved sends (docs/benchmarks.md).  While a drain
+is due, reading ``ZMQ_EVENTS`` (or receiving until none is left) re-arms
+ZeroMQ's edge-triggered FD so the loop sleeps instead of spinning on it.  ZeroMQ bounds
 what waits in the socket (``RCVHWM``) and the size of a message (``MAXMSGSIZE``;
 larger ones are dropped by ZeroMQ before they reach us).  Nothing here raises
 into the loop: a failure while processing a batch is logged and counted.
@@ -36,7 +39,8 @@ from gateway.ports.bindings import BindingStore
 from gateway.ports.curve import CurveServer
 
 BATCH = 1024
-#: Least spacing of drain starts (s): the most an event waits for others to share its writes.
+#: Least spacing of drain starts (s) unless a held batch completes sooner: the most an
+#: event waits for others to share its writes.
 COALESCE_S = 0.002
 REJECT_LOG_INTERVAL = 5.0
 
@@ -57,6 +61,7 @@ class Ingest:
         rcvhwm: int = 100_000,
         curve: CurveServer | None = None,
         bindings: BindingStore | None = None,
+        coalesce_s: float = COALESCE_S,
     ) -> None:
         self.endpoint = endpoint
         self.curve = curve
@@ -70,8 +75,16 @@ class Ingest:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.internal_errors = 0
         self.batches = 0
+        #: The window (s): :data:`COALESCE_S` unless a test needs another.
+        self.coalesce_s = coalesce_s
         self._scheduled = False
-        self._last_drain = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._last_drain = 0.0  # time.monotonic() at the start of the previous drain that found events
+        #: Received inside the window, not processed yet (at most BATCH), with their CURVE senders.
+        self._held: list[tuple[bytes, ...]] = []
+        self._held_keys: list[str] | None = [] if curve is not None else None
+        #: How many held events close a batch: what a window collects at the last drain's rate (≥ 2).
+        self._expected = 2
         self._reject_log = LogThrottle(REJECT_LOG_INTERVAL)
         self._rejects_since_log = 0
         self._reject_flush_scheduled = False
@@ -112,38 +125,43 @@ class Ingest:
 
     def _schedule(self, backlog: bool = False) -> None:
         loop = self.loop
-        if not self._scheduled and loop is not None:
-            self._scheduled = True
-            wait = 0.0 if backlog else self._last_drain + COALESCE_S - loop.time()
-            if wait > 0:
-                loop.call_later(wait, self._drain)
-            else:
-                loop.call_soon(self._drain)
+        if self._scheduled or loop is None:
+            return
+        self._scheduled = True
+        wait = 0.0 if backlog else self._last_drain + self.coalesce_s - time.monotonic()
+        if wait <= 0:
+            loop.call_soon(self._drain)
+            return
+        self._timer = loop.call_later(wait, self._drain)
+        self._hold()
 
     def _on_readable(self) -> None:
-        sock = self.sock
-        if self._scheduled and sock is not None and not sock.closed:
-            sock.getsockopt(zmq.EVENTS)  # a drain is due: re-arm the FD instead of spinning on it
-            return
-        self._schedule()
+        if not self._scheduled:
+            self._schedule()
+        elif self._timer is not None:  # inside the window: hold what arrived
+            self._hold()
+        elif self.sock is not None and not self.sock.closed:
+            self.sock.getsockopt(zmq.EVENTS)  # a drain is due: re-arm the FD instead of spinning on it
 
-    def _drain(self) -> None:
-        self._scheduled = False
-        if self.loop is not None:
-            self._last_drain = self.loop.time()
+    def _hold(self) -> None:
+        """Receive into the held batch; drain it now if that completes it (else the window's timer will)."""
+        self._receive(self._held, self._held_keys)
+        if len(self._held) >= self._expected and self._timer is not None:
+            self._timer.cancel()
+            self._drain()
+
+    def _receive(self, batch: list[tuple[bytes, ...]], keys: list[str] | None) -> None:
+        """Append waiting messages to ``batch`` until it holds ``BATCH`` or none is left (which re-arms the FD)."""
         sock = self.sock
         if sock is None or sock.closed:
             return
-        batch: list[tuple[bytes, ...]] = []
-        #: With CURVE, each message's sender (the Z85 client key its ZAP handshake authenticated).
-        keys: list[str] | None = [] if self.curve is not None else None
         # Frames, not recv_multipart: reading the ``more`` flag off a Frame costs a
         # fraction of recv_multipart's per-message getsockopt(RCVMORE).
         recv = sock.recv
         try:
-            for _ in range(BATCH):
+            for _ in range(BATCH - len(batch)):
                 frame = recv(zmq.NOBLOCK, copy=False)
-                if keys is not None:
+                if keys is not None:  # with CURVE, the sender: the Z85 key its ZAP handshake authenticated
                     keys.append(str(frame.get("User-Id")))
                 if frame.more:  # the rest of a multi-part message (rejected by the codec)
                     parts = [frame.bytes]
@@ -157,7 +175,22 @@ class Ingest:
             pass
         except zmq.ZMQError as exc:
             log.error("ingest.recv_failed", error=str(exc))
-        if batch:
+
+    def _drain(self) -> None:
+        self._scheduled = False
+        self._timer = None
+        now = time.monotonic()
+        sock = self.sock
+        if sock is None or sock.closed:
+            return
+        batch, keys = self._held, self._held_keys
+        self._held = []
+        self._held_keys = [] if keys is not None else None
+        self._receive(batch, keys)
+        if batch:  # the window runs from the start of the previous drain that found events
+            since, self._last_drain = now - self._last_drain, now
+            # What a window collects at the rate since the previous drain (a backlog: BATCH).
+            self._expected = min(BATCH, max(2, int(len(batch) * self.coalesce_s / since))) if since > 0 else BATCH
             self.batches += 1
             try:
                 reasons = self.stream.ingest(batch, keys)
