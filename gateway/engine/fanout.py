@@ -27,6 +27,10 @@ that bound the slow-client policy applies:
 
 Invariant for every client: the seqs it is sent plus the ranges of the gap
 messages it is sent cover every seq from its start cursor onwards, in order.
+
+A client at the head (not lagging, transport open) is *live*: a member of one
+:class:`~gateway.engine.groups.Group`, written each batch without Python code
+per client (see there); :meth:`Hub.cursor` reads its position.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import asyncio
 
 from gateway.core.protocol import encode, gap
 from gateway.core.ring import Entry, Ring
+from gateway.engine.groups import LIVE, Group
 from gateway.engine.subscriber import Subscriber
 
 CATCH_UP_CHUNK = 512
@@ -62,11 +67,12 @@ class Hub:
         self.high_water = high_water
         self.low_water = low_water
         self.subscribers: dict[Subscriber, None] = {}
-        #: The same subscribers by ``cache_key`` (transport kind, filter, framing): a batch is
-        #: rendered once per group, so the per-client loop does no lookup.  No empty groups;
-        #: the members of a group share one key object (what the group's entry costs per
-        #: client, the dropped duplicate key tuples more than pay back).
-        self.groups: dict[tuple[object, ...], dict[Subscriber, None]] = {}
+        #: The live subscribers by ``(cache_key, transport type)`` (``cache_key``: transport
+        #: kind, filter, framing): a batch is rendered once per group.  No empty groups; the
+        #: members of a group share one ``cache_key`` object.
+        self.groups: dict[tuple[object, ...], Group] = {}
+        #: The last seq written to every live client (their cursor).
+        self.sent = ring.head
         #: Subscribers per remote address (``--max-clients-per-ip``); no zero entries.
         self.per_peer: dict[str, int] = {}
         self.lagging: dict[Subscriber, None] = {}
@@ -79,20 +85,51 @@ class Hub:
 
     def add(self, sub: Subscriber, start: int) -> None:
         """Register ``sub`` with its cursor at ``start``; it catches up from the ring."""
+        if sub.cursor == LIVE:
+            self._leave_group(sub)
         sub.cursor = start
         sub.caught_up = start >= self.ring.head
         if sub not in self.subscribers:
             self.per_peer[sub.peer] = self.per_peer.get(sub.peer, 0) + 1
             self.subscribers[sub] = None
-            group = self.groups.get(sub.cache_key)
-            if group is None:
-                group = self.groups[sub.cache_key] = {}
-            else:  # share the group's key: one key (and filter key) tuple per group, not per client
-                sub.cache_key = next(iter(group)).cache_key
-            group[sub] = None
         if start < self.ring.head:
             self._set_lagging(sub)
             self.pump(sub)
+        else:
+            self._join_group(sub)
+
+    def cursor(self, sub: Subscriber) -> int:
+        """The last seq ``sub`` has accounted for (sent, or inside a gap sent to it)."""
+        return self.sent if sub.cursor == LIVE else sub.cursor
+
+    def _join_group(self, sub: Subscriber) -> None:
+        """Make ``sub`` live if it is at the head and open: from now on it gets every batch."""
+        head = self.ring.head
+        if sub.cursor != head or sub.closed or sub.transport.is_closing():
+            return
+        self._resync(head)
+        key = (sub.cache_key, type(sub.transport))
+        group = self.groups.get(key)
+        if group is None:
+            group = self.groups[key] = Group(sub.cache_key, type(sub.transport))
+        else:  # share the group's key: one key (and filter key) tuple per group, not per client
+            sub.cache_key = group.key
+        group.join(sub)
+
+    def _resync(self, head: int) -> None:
+        """If the ring moved without a broadcast (a reset), live clients catch up from where they are."""
+        if self.sent != head:
+            for sub in [s for group in self.groups.values() for s in group.live]:
+                self._set_lagging(sub)
+            self.sent = head
+
+    def _leave_group(self, sub: Subscriber) -> None:
+        """``sub`` (live) stops getting batches: its cursor and ``delivered`` become its own again."""
+        key = (sub.cache_key, type(sub.transport))
+        group = self.groups[key]
+        group.leave(sub, self.sent)
+        if not group.live:
+            del self.groups[key]
 
     def close(self, sub: Subscriber, code: int, reason: str) -> None:
         """Stop feeding ``sub`` and close it with ``code`` (its transport's way)."""
@@ -105,11 +142,9 @@ class Hub:
         """Forget ``sub``; idempotent."""
         sub.closed = True
         if sub in self.subscribers:
+            if sub.cursor == LIVE:
+                self._leave_group(sub)
             del self.subscribers[sub]
-            group = self.groups[sub.cache_key]
-            del group[sub]
-            if not group:
-                del self.groups[sub.cache_key]
             left = self.per_peer[sub.peer] - 1
             if left:
                 self.per_peer[sub.peer] = left
@@ -128,40 +163,35 @@ class Hub:
     def broadcast(self, entries: list[Entry]) -> None:
         """Deliver a batch just appended to the ring to every live client.  Never awaits.
 
-        The batch is rendered once per group of clients with the same ``cache_key``
-        (transport kind, filter, framing) into the exact bytes each of them is written
-        (:meth:`Subscriber.wire`), then handed to each live client's transport with one
+        The batch is rendered once per group of live clients (same ``cache_key``:
+        transport kind, filter, framing) into the exact bytes each of them is written
+        (:meth:`Subscriber.wire`), then handed to each one's transport with one
         ``write``: a burst of events that arrived while the loop was busy costs one
-        syscall per client, a lone event costs no added latency.  Per client, the loop
-        only checks its cursor and socket buffer (no lookup, no Python-level call).
+        syscall per client, a lone event costs no added latency.  Before writing, a
+        member whose transport is closing leaves the group (nothing more is written to
+        it) and one whose buffer is over ``high_water`` becomes lagging; both checks are
+        ``map`` passes over the group's transports (no Python code per client).
         """
         if not entries:
             return
         before = entries[0].seq - 1
-        last = entries[-1].seq
+        self._resync(before)
         high = self.high_water
         delivered = 0
-        for group in self.groups.values():
-            data = b""
-            count = -1  # not rendered yet: a group with no live client renders nothing
-            for sub in group:
-                if sub.lagging or sub.cursor != before:
-                    continue
-                transport = sub.transport
-                if transport.is_closing():
-                    continue
-                if transport.get_write_buffer_size() > high:
+        for group in list(self.groups.values()):
+            closing, buffering = group.unready()
+            for sub in closing:
+                self._leave_group(sub)  # it is gone or going (its handler removes it): nothing more is written
+            for sub in buffering:
+                if sub.transport.get_write_buffer_size() > high:
                     self._set_lagging(sub)
-                    continue
-                if count < 0:
-                    data, count = self.render(sub, entries)
-                    if data:
-                        data = sub.wire(data)
-                if data:
-                    transport.write(data)
-                sub.cursor = last
-                sub.delivered += count
-                delivered += count
+            if not group.live:
+                continue
+            first = next(iter(group.live))
+            data, count = self.render(first, entries)
+            group.write(first.wire(data) if data else data, count)
+            delivered += count * len(group.live)
+        self.sent = entries[-1].seq
         self.deliveries += delivered
         if self.lagging:
             for sub in list(self.lagging):
@@ -189,6 +219,8 @@ class Hub:
     # -- lagging clients -------------------------------------------------------------------
 
     def _set_lagging(self, sub: Subscriber) -> None:
+        if sub.cursor == LIVE:
+            self._leave_group(sub)
         sub.lagging = True
         self.lagging[sub] = None
         if self._pump_task is None or self._pump_task.done():
@@ -245,8 +277,10 @@ class Hub:
         sub.cursor = upto
 
     def pump(self, sub: Subscriber) -> None:
-        """Catch ``sub`` up from the ring while its socket buffer has room."""
+        """Catch ``sub`` up from the ring while its socket buffer has room; at the head it is live again."""
         ring = self.ring
+        if sub.cursor == LIVE:
+            return
         while not sub.closed and sub.cursor < ring.head:
             if sub.transport.is_closing():
                 return
@@ -273,6 +307,7 @@ class Hub:
             sub.lagging = False
             sub.coalescing = False
             self.lagging.pop(sub, None)
+            self._join_group(sub)
 
     def _render_coalesced(self, sub: Subscriber, chunk: list[Entry]) -> tuple[bytes, int]:
         """Like ``render`` but skipping superseded entries, each skipped run reported."""

@@ -89,7 +89,7 @@ def catch_up(hub: Hub, client: Client) -> None:
     client.transport.reading = True
     for _ in range(10_000):
         client.transport.drain()
-        if client.sub.closed or client.sub.cursor >= hub.ring.head:
+        if client.sub.closed or hub.cursor(client.sub) >= hub.ring.head:
             break
         hub.pump(client.sub)
     client.transport.drain()
@@ -211,6 +211,27 @@ def test_a_batch_is_rendered_once_per_group_and_groups_follow_membership() -> No
     assert_covers(a.messages(), 0, 8)
     hub.remove(a.sub)
     hub.remove(odd)
-    assert list(hub.groups) == [b.sub.cache_key] and list(hub.groups[b.sub.cache_key]) == [b.sub]
+    assert [(g.key, list(g.live)) for g in hub.groups.values()] == [(b.sub.cache_key, [b.sub])]
     hub.remove(b.sub)
     assert hub.groups == {}
+
+
+def test_live_clients_positions_and_counts_stay_exact_through_lagging_and_closing() -> None:
+    """A live client's cursor and count are kept by its group; they are exact again once it leaves it."""
+    hub, stream = make("disconnect", queue=10_000)
+    steady, stalled, closing = Client(hub), Client(hub, reading=False), Client(hub)
+    emit(stream, 50)
+    closing.transport.closing = True  # its peer went away; its handler has not removed it yet
+    emit(stream, 50, first_pseq=51)  # FakeTransport.write fails on a write after close
+    assert hub.cursor(closing.sub) == 50 and hub.cursor(steady.sub) == 100
+    assert stalled.sub in hub.lagging and hub.cursor(stalled.sub) < 100
+    catch_up(hub, stalled)
+    assert hub.cursor(stalled.sub) == 100 and stalled.sub not in hub.lagging
+    assert [list(g.live) for g in hub.groups.values()] == [[steady.sub, stalled.sub]]
+    emit(stream, 50, first_pseq=101)
+    for client in (steady, stalled, closing):
+        hub.remove(client.sub)
+        events = [m for m in client.messages() if m["type"] == "task.progress"]
+        assert client.sub.delivered == len(events) and client.sub.cursor == events[-1]["seq"]
+    assert [c.sub.delivered for c in (steady, stalled, closing)] == [150, 150, 50]
+    assert hub.deliveries == 350 and hub.groups == {}

@@ -103,6 +103,7 @@ def wire(producer: str, pseq: int, kind: str = "task", eid: str = "a") -> list[b
 class Client:
     def __init__(self, state: Any, flt: Filter, since: int | None, epoch: str | None) -> None:
         self.transport = FakeTransport()
+        self.hub = state.stream.hub
         self.sub = RecordingSubscriber(self.transport, flt)
         self.since = since
         start_subscription(state.stream, self.sub, since, epoch)
@@ -124,7 +125,7 @@ class Client:
                     assert m["seq"] == cursor + 1, (m, cursor)  # and no hole
                 cursor = m["seq"]
         if self.sub.kicked is None:
-            assert self.sub.cursor == head
+            assert self.hub.cursor(self.sub) == head
             assert cursor == head or not self.sub.filter.matches_all
         return msgs
 
