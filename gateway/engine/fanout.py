@@ -123,11 +123,11 @@ class Hub:
                 self._set_lagging(sub)
             self.sent = head
 
-    def _leave_group(self, sub: Subscriber) -> None:
-        """``sub`` (live) stops getting batches: its cursor and ``delivered`` become its own again."""
+    def _leave_group(self, sub: Subscriber, cursor: int | None = None) -> None:
+        """``sub`` (live) gets no more batches; its cursor (``sent`` unless given) and count are its own again."""
         key = (sub.cache_key, type(sub.transport))
         group = self.groups[key]
-        group.leave(sub, self.sent)
+        group.leave(sub, self.sent if cursor is None else cursor)
         if not group.live:
             del self.groups[key]
 
@@ -167,31 +167,34 @@ class Hub:
         transport kind, filter, framing) into the exact bytes each of them is written
         (:meth:`Subscriber.wire`), then handed to each one's transport with one
         ``write``: a burst of events that arrived while the loop was busy costs one
-        syscall per client, a lone event costs no added latency.  Before writing, a
-        member whose transport is closing leaves the group (nothing more is written to
-        it) and one whose buffer is over ``high_water`` becomes lagging; both checks are
-        ``map`` passes over the group's transports (no Python code per client).
+        syscall per client, a lone event costs no added latency.  A member whose
+        transport is closing is skipped and leaves the group (nothing more is written to
+        it); after the write, one whose buffer is over ``high_water`` becomes lagging (at
+        most ``high_water`` + one batch stays buffered).  Both checks are C-level ``map``
+        passes over the group's transports: no Python code per client.
         """
         if not entries:
             return
         before = entries[0].seq - 1
+        last = entries[-1].seq
         self._resync(before)
         high = self.high_water
         delivered = 0
         for group in list(self.groups.values()):
-            closing, buffering = group.unready()
-            for sub in closing:
-                self._leave_group(sub)  # it is gone or going (its handler removes it): nothing more is written
-            for sub in buffering:
-                if sub.transport.get_write_buffer_size() > high:
-                    self._set_lagging(sub)
-            if not group.live:
-                continue
             first = next(iter(group.live))
             data, count = self.render(first, entries)
-            group.write(first.wire(data) if data else data, count)
-            delivered += count * len(group.live)
-        self.sent = entries[-1].seq
+            if not data:  # nothing for this group (its filter): its members' cursors move all the same
+                continue
+            written = group.write(first.wire(data))
+            if written < len(group.live):
+                for sub in group.closing():  # gone or going (its handler removes it): it never gets this batch
+                    self._leave_group(sub)
+            group.total += count
+            delivered += count * written
+            for sub in group.buffering():  # it has this batch; the next ones wait until it drains
+                if sub.transport.get_write_buffer_size() > high:
+                    self._set_lagging(sub, last)
+        self.sent = last
         self.deliveries += delivered
         if self.lagging:
             for sub in list(self.lagging):
@@ -218,9 +221,10 @@ class Hub:
 
     # -- lagging clients -------------------------------------------------------------------
 
-    def _set_lagging(self, sub: Subscriber) -> None:
+    def _set_lagging(self, sub: Subscriber, cursor: int | None = None) -> None:
+        """No more batches to ``sub`` (if live: its cursor is ``cursor``, else ``sent``); the pump catches it up."""
         if sub.cursor == LIVE:
-            self._leave_group(sub)
+            self._leave_group(sub, cursor)
         sub.lagging = True
         self.lagging[sub] = None
         if self._pump_task is None or self._pump_task.done():

@@ -4,9 +4,9 @@ A client is *live* while it is at the head of the ring, not lagging, and its
 transport open: then it is a member of exactly one :class:`Group` (same render
 key, same transport type) and its ``cursor`` reads :data:`LIVE` (its position is
 the hub's ``sent``).  Per batch and per member, :meth:`Group.write` costs one
-C-level call to the transport type's ``write`` and :meth:`Group.unready` two more
-(``is_closing``, ``get_write_buffer_size``); no Python code runs per member unless
-its transport is closing or holds unsent bytes.  May import ``gateway.core`` and
+C-level call each to the transport type's ``is_closing`` and ``write``, and
+:meth:`Group.buffering` one to ``get_write_buffer_size``; no Python code runs per
+member unless its transport is closing or holds unsent bytes.  May import ``gateway.core`` and
 ``gateway.engine.subscriber`` only.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from itertools import compress, repeat
+from itertools import compress, count, filterfalse, repeat
 from typing import Any
 
 from gateway.engine.subscriber import Subscriber
@@ -54,14 +54,17 @@ class Group:
         sub.delivered += self.total
         sub.cursor = cursor
 
-    def unready(self) -> tuple[list[Subscriber], list[Subscriber]]:
-        """The members whose transport is closing, and those whose transport still holds unsent bytes."""
-        transports = self.live.values()
-        closing = [s for s, t in self.live.items() if t.is_closing()] if any(map(self._closing, transports)) else []
-        return closing, list(compress(self.live, map(self._buffered, transports)))
+    def write(self, data: bytes) -> int:
+        """Write ``data`` to every member whose transport is not closing; how many were written."""
+        written = count()  # zip takes one number per write made: the next one is how many
+        open_transports = filterfalse(self._closing, self.live.values())
+        deque(zip(map(self._write, open_transports, repeat(data)), written, strict=False), maxlen=0)
+        return next(written)
 
-    def write(self, data: bytes, count: int) -> None:
-        """Write ``data`` (``count`` events; nothing when empty) to every member."""
-        if data:
-            deque(map(self._write, self.live.values(), repeat(data)), maxlen=0)
-        self.total += count
+    def closing(self) -> list[Subscriber]:
+        """The members whose transport is closing."""
+        return [s for s, t in self.live.items() if t.is_closing()]
+
+    def buffering(self) -> list[Subscriber]:
+        """The members whose transport still holds bytes the kernel did not take."""
+        return list(compress(self.live, map(self._buffered, self.live.values())))
