@@ -67,4 +67,7 @@ class Group:
 
     def buffering(self) -> list[Subscriber]:
         """The members whose transport still holds bytes the kernel did not take."""
-        return list(compress(self.live, map(self._buffered, self.live.values())))
+        transports = self.live.values()
+        if not any(map(self._buffered, transports)):  # the usual case: no member (no Subscriber) is touched
+            return []
+        return list(compress(self.live, map(self._buffered, transports)))
