@@ -89,7 +89,8 @@ class LocalSequencer:
         coalesce, rejected = stream.coalesce_types, stream.rejected
         admit, skip = stream.tracker.admit, stream.tracker.skip
         seq = stream.ring.head + 1
-        last_type = last_kind = last_producer = ""  # the previous entry's strings, shared when equal
+        last_type = last_producer = ""  # the previous entry's strings, shared when equal
+        last_kind: str | None = ""
         for item in items:  # once per event: locals, one call per step
             if type(item) is Rejected:  # final: cheaper than isinstance
                 rejection = item
@@ -111,19 +112,9 @@ class LocalSequencer:
                         continue
                     ent = item.entity
                     kind, eid = (None, None) if ent is None else (ent.kind, ent.id)
-                    etype, producer = item.type, item.producer
-                    if etype == last_type:
-                        etype = last_type
-                    else:
-                        last_type = etype
-                    if kind == last_kind:
-                        kind = last_kind
-                    else:
-                        last_kind = kind or ""
-                    if producer == last_producer:
-                        producer = last_producer
-                    else:
-                        last_producer = producer
+                    etype = last_type = last_type if item.type == last_type else item.type
+                    kind = last_kind = last_kind if kind == last_kind else kind
+                    producer = last_producer = last_producer if item.producer == last_producer else item.producer
                     entry = build_entry(seq, etype, kind, eid, json, producer, item.pseq, gap, coalesce)
                     entries.append(entry)
                     seq += 1
